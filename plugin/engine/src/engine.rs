@@ -1,0 +1,547 @@
+//! The record path: one record in, a verdict and what to emit out.
+//!
+//! [`Engine::evaluate`] scans the record once for the fields the profiles and exclusions
+//! need, picks the profile, looks each address, ip:port and hash up in the indicator set,
+//! tries the exclusions on a hit, and writes the enrichment into a reused buffer. A miss
+//! allocates nothing.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::detector::{Detector, OutputPlacement};
+use crate::indicator::{EntryId, IndicatorSet, IndicatorValue, Kind};
+use crate::normalize::{parse_hex, parse_ip, parse_port};
+use crate::output::write_enriched;
+use crate::record::{ReadError, RecordScanner, ScalarKind, ScannedRecord};
+use crate::settings::Mode;
+
+/// One indicator that matched a value of a record, with everything the feed said of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchReport {
+    pub kind: Kind,
+    /// The indicator, normalised (`194.48.251.24:80`).
+    pub indicator: String,
+    /// The record field the value was found in.
+    pub field: String,
+    /// The field's ASIM role (`DstIpAddr`, `TargetFileSHA256`).
+    pub role: String,
+    /// The value as the record has it; `address:port` for ip:port matches.
+    pub observed: String,
+    /// An ip:port indicator matched on its address alone.
+    pub address_only: bool,
+    pub feed: String,
+    pub id: String,
+    pub threat_type: String,
+    pub malware: String,
+    pub malware_printable: String,
+    pub malware_alias: String,
+    /// As the feed gives it, 0-100.
+    pub confidence: Option<u8>,
+    pub first_seen: Option<i64>,
+    pub last_seen: Option<i64>,
+    pub tags: Vec<String>,
+    pub reference: String,
+}
+
+impl MatchReport {
+    /// The confidence reported as `ThreatConfidence`: halved for address-only matches,
+    /// which say less than the address and port together.
+    pub fn effective_confidence(&self) -> Option<u8> {
+        self.confidence
+            .map(|c| if self.address_only { c / 2 } else { c })
+    }
+}
+
+/// What the detector concluded about a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Miss,
+    /// Matches, most confident first.
+    Hit(Vec<MatchReport>),
+    /// Matches that an exclusion rule suppressed.
+    Suppressed {
+        matches: Vec<MatchReport>,
+        exclusion: String,
+        reason: String,
+    },
+    /// Not a JSON object; passed through unchanged.
+    Unreadable(ReadError),
+}
+
+/// What to send on for a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Emit<'a> {
+    /// The record exactly as it came in.
+    Unchanged,
+    /// The record with the enrichment added.
+    Enriched(&'a [u8]),
+    /// Nothing (hits-only mode).
+    Dropped,
+}
+
+/// The verdict on a record and what to emit for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome<'a> {
+    pub verdict: Verdict,
+    pub emit: Emit<'a>,
+}
+
+/// Running totals. Names are those of the kinds, exclusions and profiles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub records_in: u64,
+    pub records_out: u64,
+    pub unreadable: u64,
+    pub without_profile: u64,
+    pub hits: u64,
+    pub suppressed: u64,
+    pub address_only_hits: u64,
+    pub dropped_misses: u64,
+    pub dropped_suppressed: u64,
+    pub output_key_collisions: u64,
+    /// Matching values by indicator kind, suppressed ones included.
+    pub hits_by_kind: BTreeMap<String, u64>,
+    pub suppressions_by_exclusion: BTreeMap<String, u64>,
+    pub records_by_profile: BTreeMap<String, u64>,
+}
+
+impl std::fmt::Display for Counters {
+    /// One summary line, as operators read it in a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let join = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        write!(
+            f,
+            "records_in={} records_out={} hits={} suppressed={} unreadable={} without_profile={} \
+             dropped_misses={} dropped_suppressed={} address_only_hits={} output_key_collisions={} \
+             hits_by_kind=[{}] suppressions=[{}] profiles=[{}]",
+            self.records_in,
+            self.records_out,
+            self.hits,
+            self.suppressed,
+            self.unreadable,
+            self.without_profile,
+            self.dropped_misses,
+            self.dropped_suppressed,
+            self.address_only_hits,
+            self.output_key_collisions,
+            join(&self.hits_by_kind),
+            join(&self.suppressions_by_exclusion),
+            join(&self.records_by_profile),
+        )
+    }
+}
+
+/// A match found during a scan, before it is described.
+#[derive(Debug, Clone)]
+struct FoundMatch {
+    entry: EntryId,
+    value: IndicatorValue,
+    field: crate::record::Slot,
+    role: String,
+    observed: String,
+    address_only: bool,
+}
+
+/// A detector with the buffers and counters of the record path. One per thread.
+#[derive(Debug)]
+pub struct Engine {
+    detector: Detector,
+    scanner: RecordScanner,
+    output: Vec<u8>,
+    found: Vec<FoundMatch>,
+    counters: Counters,
+    /// Per-index counts for the current detector, folded into `counters` on read and swap.
+    by_kind: [u64; Kind::ALL.len()],
+    by_exclusion: Vec<u64>,
+    by_profile: Vec<u64>,
+}
+
+impl Engine {
+    /// An engine evaluating records against `detector`.
+    pub fn new(detector: Detector) -> Engine {
+        let mut engine = Engine {
+            detector,
+            scanner: RecordScanner::default(),
+            output: Vec::new(),
+            found: Vec::new(),
+            counters: Counters::default(),
+            by_kind: [0; Kind::ALL.len()],
+            by_exclusion: Vec::new(),
+            by_profile: Vec::new(),
+        };
+        engine.reset_index_counts();
+        engine
+    }
+
+    /// Swaps in a new detector (a reload); counters carry on. Returns the old detector.
+    pub fn replace(&mut self, detector: Detector) -> Detector {
+        self.fold_index_counts();
+        let old = std::mem::replace(&mut self.detector, detector);
+        self.reset_index_counts();
+        old
+    }
+
+    /// The detector in force.
+    pub fn detector(&self) -> &Detector {
+        &self.detector
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> Counters {
+        let mut c = self.counters.clone();
+        add_index_counts(
+            &mut c,
+            &self.detector,
+            &self.by_kind,
+            &self.by_exclusion,
+            &self.by_profile,
+        );
+        c
+    }
+
+    fn fold_index_counts(&mut self) {
+        let (kind, excl, prof) = (
+            self.by_kind,
+            self.by_exclusion.clone(),
+            self.by_profile.clone(),
+        );
+        add_index_counts(&mut self.counters, &self.detector, &kind, &excl, &prof);
+    }
+
+    fn reset_index_counts(&mut self) {
+        self.by_kind = [0; Kind::ALL.len()];
+        self.by_exclusion = vec![0; self.detector.exclusions.len()];
+        self.by_profile = vec![0; self.detector.profiles.len()];
+    }
+
+    /// Evaluates one record (JSON object text) at `now` (seconds since the Unix epoch).
+    pub fn evaluate(&mut self, record: &[u8], now: i64) -> Outcome<'_> {
+        let Engine {
+            detector,
+            scanner,
+            output,
+            found,
+            counters,
+            by_kind,
+            by_exclusion,
+            by_profile,
+        } = self;
+        let d = &*detector;
+        counters.records_in += 1;
+
+        let scanned = match scanner.scan(&d.fields, record) {
+            Ok(scanned) => scanned,
+            Err(error) => {
+                counters.unreadable += 1;
+                counters.records_out += 1;
+                return Outcome {
+                    verdict: Verdict::Unreadable(error),
+                    emit: Emit::Unchanged,
+                };
+            }
+        };
+
+        // Pick the profile and look every value it names up.
+        found.clear();
+        match choose_profile(d, &scanned) {
+            Some(p) => {
+                by_profile[p] += 1;
+                find_matches(d, p, &scanned, now, found);
+            }
+            None => counters.without_profile += 1,
+        }
+        if found.is_empty() {
+            return if d.mode == Mode::HitsOnly {
+                counters.dropped_misses += 1;
+                Outcome {
+                    verdict: Verdict::Miss,
+                    emit: Emit::Dropped,
+                }
+            } else {
+                counters.records_out += 1;
+                Outcome {
+                    verdict: Verdict::Miss,
+                    emit: Emit::Unchanged,
+                }
+            };
+        }
+
+        // A hit: describe it, try the exclusions, count.
+        let matches = describe(d, found);
+        for m in &matches {
+            by_kind[m.kind.index()] += 1;
+            counters.address_only_hits += u64::from(m.address_only);
+        }
+        let suppressed_by = d
+            .exclusions
+            .iter()
+            .position(|e| e.condition.holds(&scanned));
+        let verdict = match suppressed_by {
+            Some(i) => {
+                by_exclusion[i] += 1;
+                counters.suppressed += 1;
+                let rule = &d.exclusions[i];
+                Verdict::Suppressed {
+                    matches,
+                    exclusion: rule.name.clone(),
+                    reason: rule.reason.clone(),
+                }
+            }
+            None => {
+                counters.hits += 1;
+                Verdict::Hit(matches)
+            }
+        };
+        if suppressed_by.is_some() && d.mode == Mode::HitsOnly && !d.keep_suppressed {
+            counters.dropped_suppressed += 1;
+            return Outcome {
+                verdict,
+                emit: Emit::Dropped,
+            };
+        }
+
+        let is_present = |name: &str| d.fields.get(name).is_some_and(|slot| scanned.has(slot));
+        let profile_name = choose_profile(d, &scanned).map_or("", |p| d.profiles[p].name.as_str());
+        let collided = write_enriched(
+            output,
+            record,
+            &scanned,
+            &d.output,
+            &is_present,
+            profile_name,
+            &verdict,
+        );
+        if collided {
+            counters.output_key_collisions += 1;
+        }
+        counters.records_out += 1;
+        Outcome {
+            verdict,
+            emit: Emit::Enriched(output),
+        }
+    }
+}
+
+fn add_index_counts(
+    c: &mut Counters,
+    d: &Detector,
+    by_kind: &[u64],
+    by_exclusion: &[u64],
+    by_profile: &[u64],
+) {
+    for (kind, &n) in Kind::ALL.iter().zip(by_kind) {
+        if n > 0 {
+            *c.hits_by_kind.entry(kind.name().to_string()).or_default() += n;
+        }
+    }
+    for (rule, &n) in d.exclusions.iter().zip(by_exclusion) {
+        if n > 0 {
+            *c.suppressions_by_exclusion
+                .entry(rule.name.clone())
+                .or_default() += n;
+        }
+    }
+    for (profile, &n) in d.profiles.iter().zip(by_profile) {
+        if n > 0 {
+            *c.records_by_profile
+                .entry(profile.name.clone())
+                .or_default() += n;
+        }
+    }
+}
+
+/// The profile for a record: the forced one, the one its `Type` field names, or the first
+/// whose detection fields it has.
+fn choose_profile(d: &Detector, scanned: &ScannedRecord<'_>) -> Option<usize> {
+    if d.forced_profile.is_some() {
+        return d.forced_profile;
+    }
+    if let Some((ScalarKind::String, table)) = scanned.first(d.type_slot)
+        && let Some(p) = d.profiles.iter().position(|p| p.name == table)
+    {
+        return Some(p);
+    }
+    d.profiles
+        .iter()
+        .position(|p| p.detect_any.iter().any(|&slot| scanned.has(slot)))
+}
+
+fn find_matches(
+    d: &Detector,
+    profile: usize,
+    scanned: &ScannedRecord<'_>,
+    now: i64,
+    found: &mut Vec<FoundMatch>,
+) {
+    let set = &d.indicators;
+    let profile = &d.profiles[profile];
+    let mut push =
+        |value: IndicatorValue, head: EntryId, field, role: &str, observed: &str, address_only| {
+            for entry in set.chain(head) {
+                if set.is_active(entry, now) {
+                    found.push(FoundMatch {
+                        entry,
+                        value,
+                        field,
+                        role: role.to_string(),
+                        observed: observed.to_string(),
+                        address_only,
+                    });
+                }
+            }
+        };
+
+    if set.has_network_indicators() {
+        for field in &profile.addresses {
+            let port = field
+                .port
+                .and_then(|slot| scanned.first(slot))
+                .and_then(|(_, p)| parse_port(p));
+            for (kind, text) in scanned.values(field.slot) {
+                if kind != ScalarKind::String {
+                    continue;
+                }
+                let Some(addr) = parse_ip(text) else { continue };
+                if let Some(head) = set.lookup(&IndicatorValue::Ip(addr)) {
+                    push(
+                        IndicatorValue::Ip(addr),
+                        head,
+                        field.slot,
+                        &field.role,
+                        text,
+                        false,
+                    );
+                }
+                if let Some(port) = port {
+                    let value = IndicatorValue::IpPort(addr, port);
+                    if let Some(head) = set.lookup(&value) {
+                        let observed = observed_ip_port(text, port);
+                        push(value, head, field.slot, &field.role, &observed, false);
+                    }
+                }
+                if d.match_address_only {
+                    find_address_only(set, addr, port, field.slot, &field.role, text, &mut push);
+                }
+            }
+        }
+    }
+
+    if set.has_hash_indicators() {
+        for field in &profile.hashes {
+            for (kind, text) in scanned.values(field.slot) {
+                if kind != ScalarKind::String {
+                    continue;
+                }
+                let value = match text.trim().len() {
+                    32 => parse_hex(text).map(IndicatorValue::Md5),
+                    40 => parse_hex(text).map(IndicatorValue::Sha1),
+                    64 => parse_hex(text).map(IndicatorValue::Sha256),
+                    _ => None,
+                };
+                if let Some(value) = value
+                    && let Some(head) = set.lookup(&value)
+                {
+                    let role = format!("{}{}", field.role_prefix, hash_role_suffix(value.kind()));
+                    push(value, head, field.slot, &role, text, false);
+                }
+            }
+        }
+    }
+}
+
+/// Address-only matches: ip:port indicators with this address on another port.
+fn find_address_only(
+    set: &IndicatorSet,
+    addr: IpAddr,
+    port: Option<u16>,
+    field: crate::record::Slot,
+    role: &str,
+    text: &str,
+    push: &mut impl FnMut(IndicatorValue, EntryId, crate::record::Slot, &str, &str, bool),
+) {
+    for &(indicator_port, head) in set.lookup_port_address(addr) {
+        if Some(indicator_port) != port {
+            let observed = port.map_or_else(|| text.to_string(), |p| observed_ip_port(text, p));
+            push(
+                IndicatorValue::IpPort(addr, indicator_port),
+                head,
+                field,
+                role,
+                &observed,
+                true,
+            );
+        }
+    }
+}
+
+fn observed_ip_port(address_text: &str, port: u16) -> String {
+    if address_text.contains(':') {
+        format!("[{address_text}]:{port}")
+    } else {
+        format!("{address_text}:{port}")
+    }
+}
+
+fn hash_role_suffix(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Md5 => "MD5",
+        Kind::Sha1 => "SHA1",
+        _ => "SHA256",
+    }
+}
+
+/// Turns found matches into reports, most confident first; exact matches before
+/// address-only ones, ip:port before a bare address.
+fn describe(d: &Detector, found: &[FoundMatch]) -> Vec<MatchReport> {
+    let mut reports: Vec<MatchReport> = found
+        .iter()
+        .map(|f| {
+            let entry = d.indicators.get(f.entry);
+            let ctx = entry.context;
+            MatchReport {
+                kind: entry.kind,
+                indicator: f.value.to_string(),
+                field: d.fields.name(f.field).to_string(),
+                role: f.role.clone(),
+                observed: f.observed.clone(),
+                address_only: f.address_only,
+                feed: d
+                    .feed_names
+                    .get(usize::from(ctx.feed))
+                    .cloned()
+                    .unwrap_or_default(),
+                id: entry.id.to_string(),
+                threat_type: ctx.threat_type.to_string(),
+                malware: ctx.malware.to_string(),
+                malware_printable: ctx.malware_printable.to_string(),
+                malware_alias: ctx.malware_alias.to_string(),
+                confidence: entry.confidence,
+                first_seen: entry.first_seen,
+                last_seen: entry.last_seen,
+                tags: ctx.tags.iter().map(|t| t.to_string()).collect(),
+                reference: ctx.reference.to_string(),
+            }
+        })
+        .collect();
+    reports.sort_by_key(|m| {
+        (
+            m.address_only,
+            std::cmp::Reverse(m.effective_confidence()),
+            m.kind != Kind::IpPort,
+        )
+    });
+    reports
+}
+
+/// Whether the output placement is nested (used by tests and hosts to find the key).
+pub fn output_key(d: &Detector) -> Option<&str> {
+    match &d.output {
+        OutputPlacement::Nested { names } => names.first().map(|(n, _)| n.as_str()),
+        OutputPlacement::Flat { .. } => None,
+    }
+}

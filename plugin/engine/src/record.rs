@@ -1,0 +1,690 @@
+//! Reading the few fields a profile needs out of a JSON record, without building a tree.
+//!
+//! [`FieldTable`] maps field paths (`RemoteIP`, `id.orig_h`, `records.properties.SHA256`) to
+//! slots. [`RecordScanner::scan`] walks the record once, validating it as JSON, and keeps
+//! only the scalar values whose path is in the table. Nested keys and dotted keys name the
+//! same path (`{"id":{"orig_h":..}}` and `{"id.orig_h":..}` are both `id.orig_h`), and the
+//! elements of an array stand at the array's own path, so arrays are searched.
+//!
+//! The walk is iterative (a small explicit stack), so deeply nested input cannot overflow
+//! the 8 KiB stack of Fluent Bit's wasm runtime. Buffers live in the scanner and are reused,
+//! so a warm scanner allocates nothing per record or per field.
+
+use rustc_hash::FxHashMap;
+
+/// An index into a [`FieldTable`].
+pub type Slot = u16;
+
+/// The field paths a detector reads, each with a slot number.
+#[derive(Debug, Default, Clone)]
+pub struct FieldTable {
+    slots: FxHashMap<Box<[u8]>, Slot>,
+    names: Vec<Box<str>>,
+    /// Paths that lead to a wanted path (`id` for `id.orig_h`): objects and arrays there are
+    /// walked, all others are only validated.
+    prefixes: FxHashMap<Box<[u8]>, ()>,
+    /// Wanted paths that are top-level keys, so the scan can report which are present.
+    pub(crate) max_path_len: usize,
+}
+
+impl FieldTable {
+    /// Returns the slot of `path`, adding it if it is new.
+    pub fn intern(&mut self, path: &str) -> Slot {
+        if let Some(&slot) = self.slots.get(path.as_bytes()) {
+            return slot;
+        }
+        let slot = Slot::try_from(self.names.len()).expect("fewer than 65536 field paths");
+        self.slots.insert(path.as_bytes().into(), slot);
+        self.names.push(path.into());
+        self.max_path_len = self.max_path_len.max(path.len());
+        let bytes = path.as_bytes();
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'.' && i > 0 {
+                self.prefixes.insert(bytes[..i].into(), ());
+            }
+        }
+        slot
+    }
+
+    /// The slot of `path`, if the table has it.
+    pub fn get(&self, path: &str) -> Option<Slot> {
+        self.slots.get(path.as_bytes()).copied()
+    }
+
+    /// The path of `slot`.
+    pub fn name(&self, slot: Slot) -> &str {
+        &self.names[usize::from(slot)]
+    }
+
+    /// How many slots there are.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+}
+
+/// The JSON type of a captured scalar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarKind {
+    String,
+    Number,
+    Bool,
+    Null,
+}
+
+/// A captured scalar: where its text lies (in the record, or decoded in the scanner's
+/// scratch buffer when the string had escapes).
+#[derive(Debug, Clone, Copy)]
+struct Captured {
+    slot: Slot,
+    kind: ScalarKind,
+    in_scratch: bool,
+    start: u32,
+    end: u32,
+}
+
+/// Why a record could not be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadError {
+    /// Not an object: an array, a string, nothing at all, or text that is not JSON.
+    NotAnObject,
+    /// Not JSON; the offset of the first byte that broke it.
+    Invalid { offset: usize },
+    /// Deeper than [`MAX_DEPTH`] levels.
+    TooDeep,
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::NotAnObject => f.write_str("not a JSON object"),
+            ReadError::Invalid { offset } => write!(f, "invalid JSON at byte {offset}"),
+            ReadError::TooDeep => write!(f, "JSON nested deeper than {MAX_DEPTH} levels"),
+        }
+    }
+}
+
+/// Records nested deeper than this are refused (and pass through unchanged).
+pub const MAX_DEPTH: usize = 512;
+
+#[derive(Debug, Clone, Copy)]
+struct Frame {
+    is_object: bool,
+    /// Whether paths are tracked inside this container (it lies on a wanted path).
+    tracked: bool,
+    /// Length of the path buffer at this container (its own path).
+    path_len: usize,
+    /// Whether an element has been read, so a `,` is expected before the next.
+    has_element: bool,
+}
+
+/// The fields read from one record; borrowed from the scanner until its next scan.
+pub struct ScannedRecord<'s> {
+    record: &'s [u8],
+    scanner: &'s RecordScanner,
+}
+
+impl<'s> ScannedRecord<'s> {
+    /// Every captured value of `slot`, in record order, as text (strings decoded).
+    pub fn values(&self, slot: Slot) -> impl Iterator<Item = (ScalarKind, &'s str)> + '_ {
+        self.scanner
+            .captured
+            .iter()
+            .filter(move |c| c.slot == slot)
+            .map(|c| (c.kind, self.text(c)))
+    }
+
+    /// The first captured value of `slot`.
+    pub fn first(&self, slot: Slot) -> Option<(ScalarKind, &'s str)> {
+        self.values(slot).next()
+    }
+
+    /// Whether the record has the field `slot` (with any value, even an object).
+    pub fn has(&self, slot: Slot) -> bool {
+        self.scanner
+            .present
+            .get(usize::from(slot))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// The number of keys of the top-level object.
+    pub fn top_level_keys(&self) -> usize {
+        self.scanner.top_level_keys
+    }
+
+    /// The byte offset of the closing `}` of the top-level object.
+    pub fn closing_brace(&self) -> usize {
+        self.scanner.closing_brace
+    }
+
+    fn text(&self, c: &Captured) -> &'s str {
+        let bytes = if c.in_scratch {
+            &self.scanner.scratch[c.start as usize..c.end as usize]
+        } else {
+            &self.record[c.start as usize..c.end as usize]
+        };
+        // The scan validated the record as UTF-8 before capturing from it, and the scratch
+        // only ever holds whole UTF-8 sequences.
+        std::str::from_utf8(bytes).unwrap_or("")
+    }
+}
+
+/// Walks records and captures the fields of a [`FieldTable`]. Reuse one per thread.
+#[derive(Debug, Default)]
+pub struct RecordScanner {
+    captured: Vec<Captured>,
+    present: Vec<bool>,
+    scratch: Vec<u8>,
+    path: Vec<u8>,
+    stack: Vec<Frame>,
+    top_level_keys: usize,
+    closing_brace: usize,
+}
+
+impl RecordScanner {
+    /// Reads `record` and captures the fields of `table`.
+    pub fn scan<'s>(
+        &'s mut self,
+        table: &FieldTable,
+        record: &'s [u8],
+    ) -> Result<ScannedRecord<'s>, ReadError> {
+        if std::str::from_utf8(record).is_err() {
+            let offset = std::str::from_utf8(record)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
+            return Err(ReadError::Invalid { offset });
+        }
+        self.captured.clear();
+        self.scratch.clear();
+        self.path.clear();
+        self.stack.clear();
+        self.present.clear();
+        self.present.resize(table.len(), false);
+        self.top_level_keys = 0;
+        self.walk(table, record)?;
+        Ok(ScannedRecord {
+            record,
+            scanner: self,
+        })
+    }
+
+    fn walk(&mut self, table: &FieldTable, rec: &[u8]) -> Result<(), ReadError> {
+        let mut pos = skip_ws(rec, 0);
+        if rec.get(pos) != Some(&b'{') {
+            // Arrays, strings, numbers, nothing at all, or text that is not JSON.
+            return Err(ReadError::NotAnObject);
+        }
+        pos += 1;
+        self.stack.push(Frame {
+            is_object: true,
+            tracked: true,
+            path_len: 0,
+            has_element: false,
+        });
+
+        // The slot of the value about to be read, and whether its container is tracked.
+        loop {
+            let frame = *self.stack.last().expect("stack holds the open containers");
+            pos = skip_ws(rec, pos);
+            let Some(&b) = rec.get(pos) else {
+                return Err(ReadError::Invalid { offset: pos });
+            };
+
+            // Close the container, or read the separator before the next element.
+            let closes = if frame.is_object { b'}' } else { b']' };
+            if b == closes {
+                pos += 1;
+                self.stack.pop();
+                if self.stack.is_empty() {
+                    self.closing_brace = pos - 1;
+                    let rest = skip_ws(rec, pos);
+                    return if rest == rec.len() {
+                        Ok(())
+                    } else {
+                        Err(ReadError::Invalid { offset: rest })
+                    };
+                }
+                if let Some(parent) = self.stack.last_mut() {
+                    parent.has_element = true;
+                }
+                continue;
+            }
+            if frame.has_element {
+                if b != b',' {
+                    return Err(ReadError::Invalid { offset: pos });
+                }
+                pos = skip_ws(rec, pos + 1);
+            }
+
+            // In an object, read the key and build the path of the value.
+            let mut slot = None;
+            let mut value_tracked = false;
+            if frame.is_object {
+                if rec.get(pos) != Some(&b'"') {
+                    return Err(ReadError::Invalid { offset: pos });
+                }
+                if self.stack.len() == 1 {
+                    self.top_level_keys += 1;
+                }
+                if frame.tracked {
+                    self.path.truncate(frame.path_len);
+                    if frame.path_len > 0 {
+                        self.path.push(b'.');
+                    }
+                    let (end, _) = self.read_string(rec, pos, StringSink::Path)?;
+                    pos = end;
+                    if self.path.len() <= table.max_path_len {
+                        slot = table.slots.get(self.path.as_slice()).copied();
+                        value_tracked = table.prefixes.contains_key(self.path.as_slice());
+                    }
+                } else {
+                    pos = self.read_string(rec, pos, StringSink::Discard)?.0;
+                }
+                pos = skip_ws(rec, pos);
+                if rec.get(pos) != Some(&b':') {
+                    return Err(ReadError::Invalid { offset: pos });
+                }
+                pos = skip_ws(rec, pos + 1);
+            } else if frame.tracked {
+                // Array elements stand at the array's own path.
+                self.path.truncate(frame.path_len);
+                slot = table.slots.get(self.path.as_slice()).copied();
+                value_tracked = table.prefixes.contains_key(self.path.as_slice());
+            }
+            if let Some(s) = slot {
+                self.present[usize::from(s)] = true;
+            }
+
+            // Read the value.
+            let Some(&v) = rec.get(pos) else {
+                return Err(ReadError::Invalid { offset: pos });
+            };
+            match v {
+                b'{' | b'[' => {
+                    if self.stack.len() >= MAX_DEPTH {
+                        return Err(ReadError::TooDeep);
+                    }
+                    let tracked = value_tracked || (v == b'[' && slot.is_some());
+                    self.stack.push(Frame {
+                        is_object: v == b'{',
+                        tracked,
+                        path_len: self.path.len(),
+                        has_element: false,
+                    });
+                    pos += 1;
+                    continue;
+                }
+                b'"' => {
+                    let sink = if slot.is_some() {
+                        StringSink::Capture
+                    } else {
+                        StringSink::Discard
+                    };
+                    let (end, captured) = self.read_string(rec, pos, sink)?;
+                    if let (Some(slot), Some((in_scratch, start, end))) = (slot, captured) {
+                        self.captured.push(Captured {
+                            slot,
+                            kind: ScalarKind::String,
+                            in_scratch,
+                            start,
+                            end,
+                        });
+                    }
+                    pos = end;
+                }
+                b't' | b'f' | b'n' => {
+                    let (word, kind): (&[u8], _) = match v {
+                        b't' => (b"true", ScalarKind::Bool),
+                        b'f' => (b"false", ScalarKind::Bool),
+                        _ => (b"null", ScalarKind::Null),
+                    };
+                    if !rec[pos..].starts_with(word) {
+                        return Err(ReadError::Invalid { offset: pos });
+                    }
+                    if let Some(slot) = slot {
+                        self.capture_raw(slot, kind, pos, pos + word.len());
+                    }
+                    pos += word.len();
+                }
+                b'-' | b'0'..=b'9' => {
+                    let end = number_end(rec, pos).ok_or(ReadError::Invalid { offset: pos })?;
+                    if let Some(slot) = slot {
+                        self.capture_raw(slot, ScalarKind::Number, pos, end);
+                    }
+                    pos = end;
+                }
+                _ => return Err(ReadError::Invalid { offset: pos }),
+            }
+            if let Some(top) = self.stack.last_mut() {
+                top.has_element = true;
+            }
+        }
+    }
+
+    fn capture_raw(&mut self, slot: Slot, kind: ScalarKind, start: usize, end: usize) {
+        self.captured.push(Captured {
+            slot,
+            kind,
+            in_scratch: false,
+            start: start as u32,
+            end: end as u32,
+        });
+    }
+
+    /// Reads the string starting at the quote at `pos`; returns the offset after its closing
+    /// quote and, for [`StringSink::Capture`], where its text lies.
+    fn read_string(
+        &mut self,
+        rec: &[u8],
+        pos: usize,
+        sink: StringSink,
+    ) -> Result<(usize, Option<(bool, u32, u32)>), ReadError> {
+        let start = pos + 1;
+        let mut i = start;
+        // Fast path: no escapes, so the text is a slice of the record.
+        loop {
+            let Some(&b) = rec.get(i) else {
+                return Err(ReadError::Invalid { offset: i });
+            };
+            match b {
+                b'"' => {
+                    match sink {
+                        StringSink::Path => self.path.extend_from_slice(&rec[start..i]),
+                        StringSink::Capture | StringSink::Discard => {}
+                    }
+                    let captured = matches!(sink, StringSink::Capture).then_some((
+                        false,
+                        start as u32,
+                        i as u32,
+                    ));
+                    return Ok((i + 1, captured));
+                }
+                b'\\' => break,
+                0..=0x1f => return Err(ReadError::Invalid { offset: i }),
+                _ => i += 1,
+            }
+        }
+
+        // Slow path: decode escapes into the path or the scratch buffer.
+        let scratch_start = self.scratch.len();
+        let mut out = std::mem::take(match sink {
+            StringSink::Path => &mut self.path,
+            StringSink::Capture | StringSink::Discard => &mut self.scratch,
+        });
+        out.extend_from_slice(&rec[start..i]);
+        let result = decode_escaped(rec, i, &mut out);
+        let end_of_text = out.len();
+        match sink {
+            StringSink::Path => self.path = out,
+            StringSink::Capture | StringSink::Discard => {
+                self.scratch = out;
+                if matches!(sink, StringSink::Discard) {
+                    self.scratch.truncate(scratch_start);
+                }
+            }
+        }
+        let end = result?;
+        let captured = matches!(sink, StringSink::Capture).then_some((
+            true,
+            scratch_start as u32,
+            end_of_text as u32,
+        ));
+        Ok((end, captured))
+    }
+}
+
+#[derive(Clone, Copy)]
+enum StringSink {
+    /// Append the key to the path buffer.
+    Path,
+    /// Keep the text.
+    Capture,
+    /// Validate only.
+    Discard,
+}
+
+/// Decodes the rest of a string from the backslash at `i`; returns the offset after the
+/// closing quote.
+fn decode_escaped(rec: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, ReadError> {
+    loop {
+        let Some(&b) = rec.get(i) else {
+            return Err(ReadError::Invalid { offset: i });
+        };
+        match b {
+            b'"' => return Ok(i + 1),
+            b'\\' => {
+                let Some(&e) = rec.get(i + 1) else {
+                    return Err(ReadError::Invalid { offset: i });
+                };
+                i += 2;
+                let simple = match e {
+                    b'"' => b'"',
+                    b'\\' => b'\\',
+                    b'/' => b'/',
+                    b'b' => 0x08,
+                    b'f' => 0x0c,
+                    b'n' => b'\n',
+                    b'r' => b'\r',
+                    b't' => b'\t',
+                    b'u' => {
+                        let (ch, next) = decode_unicode_escape(rec, i)?;
+                        i = next;
+                        let mut buf = [0u8; 4];
+                        out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        continue;
+                    }
+                    _ => return Err(ReadError::Invalid { offset: i - 1 }),
+                };
+                out.push(simple);
+            }
+            0..=0x1f => return Err(ReadError::Invalid { offset: i }),
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Decodes the four hex digits at `i` (after `\u`), joining a surrogate pair when a second
+/// `\uXXXX` follows. A lone surrogate becomes U+FFFD: the record is still readable.
+fn decode_unicode_escape(rec: &[u8], i: usize) -> Result<(char, usize), ReadError> {
+    let unit = hex4(rec, i)?;
+    let next = i + 4;
+    if (0xD800..0xDC00).contains(&unit) {
+        if rec.get(next) == Some(&b'\\') && rec.get(next + 1) == Some(&b'u') {
+            let low = hex4(rec, next + 2)?;
+            if (0xDC00..0xE000).contains(&low) {
+                let code = 0x10000 + ((u32::from(unit) - 0xD800) << 10) + (u32::from(low) - 0xDC00);
+                return Ok((char::from_u32(code).unwrap_or('\u{FFFD}'), next + 6));
+            }
+        }
+        return Ok(('\u{FFFD}', next));
+    }
+    Ok((char::from_u32(u32::from(unit)).unwrap_or('\u{FFFD}'), next))
+}
+
+fn hex4(rec: &[u8], i: usize) -> Result<u16, ReadError> {
+    let digits = rec.get(i..i + 4).ok_or(ReadError::Invalid { offset: i })?;
+    let mut value = 0u16;
+    for &d in digits {
+        let nibble = (d as char)
+            .to_digit(16)
+            .ok_or(ReadError::Invalid { offset: i })?;
+        value = value << 4 | nibble as u16;
+    }
+    Ok(value)
+}
+
+fn skip_ws(rec: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = rec.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// The end of the JSON number at `pos`, or `None` if it is malformed.
+fn number_end(rec: &[u8], mut pos: usize) -> Option<usize> {
+    let digits = |rec: &[u8], mut p: usize| {
+        let s = p;
+        while rec.get(p).is_some_and(u8::is_ascii_digit) {
+            p += 1;
+        }
+        (p > s).then_some(p)
+    };
+    if rec.get(pos) == Some(&b'-') {
+        pos += 1;
+    }
+    pos = match rec.get(pos) {
+        Some(b'0') => pos + 1,
+        Some(b'1'..=b'9') => digits(rec, pos)?,
+        _ => return None,
+    };
+    if rec.get(pos) == Some(&b'.') {
+        pos = digits(rec, pos + 1)?;
+    }
+    if let Some(b'e' | b'E') = rec.get(pos) {
+        pos += 1;
+        if let Some(b'+' | b'-') = rec.get(pos) {
+            pos += 1;
+        }
+        pos = digits(rec, pos)?;
+    }
+    Some(pos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(paths: &[&str]) -> FieldTable {
+        let mut t = FieldTable::default();
+        for p in paths {
+            t.intern(p);
+        }
+        t
+    }
+
+    fn values(paths: &[&str], record: &str, field: &str) -> Vec<String> {
+        let t = table(paths);
+        let mut s = RecordScanner::default();
+        let scanned = s.scan(&t, record.as_bytes()).expect("record reads");
+        scanned
+            .values(t.get(field).unwrap())
+            .map(|(_, v)| v.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn captures_top_level_strings_and_numbers() {
+        let rec = r#"{"RemoteIP":"1.2.3.4","RemotePort":80,"Other":{"RemoteIP":"9.9.9.9"}}"#;
+        assert_eq!(
+            values(&["RemoteIP", "RemotePort"], rec, "RemoteIP"),
+            ["1.2.3.4"]
+        );
+        assert_eq!(
+            values(&["RemoteIP", "RemotePort"], rec, "RemotePort"),
+            ["80"]
+        );
+    }
+
+    #[test]
+    fn nested_and_dotted_keys_name_the_same_path() {
+        let paths = ["id.orig_h"];
+        assert_eq!(
+            values(&paths, r#"{"id.orig_h":"1.1.1.1"}"#, "id.orig_h"),
+            ["1.1.1.1"]
+        );
+        assert_eq!(
+            values(&paths, r#"{"id":{"orig_h":"2.2.2.2"}}"#, "id.orig_h"),
+            ["2.2.2.2"]
+        );
+        assert!(values(&paths, r#"{"x":{"id":{"orig_h":"3.3.3.3"}}}"#, "id.orig_h").is_empty());
+    }
+
+    #[test]
+    fn arrays_are_searched() {
+        let rec = r#"{"answers":["a","b"],"records":[{"properties":{"SHA1":"x"}},{"properties":{"SHA1":"y"}}]}"#;
+        assert_eq!(values(&["answers"], rec, "answers"), ["a", "b"]);
+        assert_eq!(
+            values(&["records.properties.SHA1"], rec, "records.properties.SHA1"),
+            ["x", "y"]
+        );
+    }
+
+    #[test]
+    fn decodes_escapes_in_values_and_keys() {
+        let rec = r#"{"Path":"C:\\Windows\\x \u00e9 \ud83d\ude00","K\u0065y":"v"}"#;
+        assert_eq!(
+            values(&["Path", "Key"], rec, "Path"),
+            ["C:\\Windows\\x é 😀"]
+        );
+        assert_eq!(values(&["Path", "Key"], rec, "Key"), ["v"]);
+    }
+
+    #[test]
+    fn lone_surrogate_becomes_replacement_character() {
+        assert_eq!(values(&["a"], r#"{"a":"x\ud800y"}"#, "a"), ["x\u{FFFD}y"]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_json_object() {
+        let t = table(&["a"]);
+        let mut s = RecordScanner::default();
+        for (input, expected) in [
+            ("[1,2]", ReadError::NotAnObject),
+            ("\"text\"", ReadError::NotAnObject),
+            ("", ReadError::NotAnObject),
+            ("{\"a\":1", ReadError::Invalid { offset: 6 }),
+            ("{\"a\":01}", ReadError::Invalid { offset: 6 }),
+            ("{\"a\":1,}", ReadError::Invalid { offset: 7 }),
+            ("{\"a\":tru}", ReadError::Invalid { offset: 5 }),
+            ("{\"a\":1} x", ReadError::Invalid { offset: 8 }),
+            ("{\"a\":\"\\x\"}", ReadError::Invalid { offset: 7 }),
+            ("not json", ReadError::NotAnObject),
+        ] {
+            assert_eq!(
+                s.scan(&t, input.as_bytes()).err(),
+                Some(expected),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_recursion() {
+        let t = table(&["a"]);
+        let mut s = RecordScanner::default();
+        let deep = format!("{{\"a\":{}1{}}}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(s.scan(&t, deep.as_bytes()).err(), Some(ReadError::TooDeep));
+        let ok = format!("{{\"b\":{}1{}}}", "[".repeat(500), "]".repeat(500));
+        assert!(s.scan(&t, ok.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn reports_shape_for_enrichment() {
+        let t = table(&["a"]);
+        let mut s = RecordScanner::default();
+        let rec = br#" {"a":1, "b":{"c":2}} "#;
+        let scanned = s.scan(&t, rec).unwrap();
+        assert_eq!(scanned.top_level_keys(), 2);
+        assert_eq!(scanned.closing_brace(), rec.len() - 2);
+        let empty = s.scan(&t, b"{}").unwrap();
+        assert_eq!(empty.top_level_keys(), 0);
+    }
+
+    #[test]
+    fn presence_counts_objects_and_nulls() {
+        let t = table(&["a", "b", "c"]);
+        let mut s = RecordScanner::default();
+        let scanned = s.scan(&t, br#"{"a":{"x":1},"b":null}"#).unwrap();
+        assert!(scanned.has(t.get("a").unwrap()));
+        assert!(scanned.has(t.get("b").unwrap()));
+        assert!(!scanned.has(t.get("c").unwrap()));
+    }
+}
