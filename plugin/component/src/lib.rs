@@ -1,0 +1,168 @@
+//! The iocsieve engine as a WebAssembly component implementing `wit/iocsieve.wit`.
+//!
+//! Thin glue: the component keeps one [`Engine`] and converts between the engine's types
+//! and the contract's. Build it with
+//! `cargo build -p iocsieve-component --target wasm32-wasip2 --profile wasm-release`.
+
+use std::cell::RefCell;
+
+use iocsieve_engine::{self as engine, Detector, Engine, FeedFormat, FeedInput};
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "iocsieve",
+});
+
+use exports::iocsieve::detector::detector as wit;
+
+thread_local! {
+    /// The engine: created by the first successful load, replaced whole by later ones.
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+struct Component;
+
+impl wit::Guest for Component {
+    fn load(feeds: Vec<wit::Feed>, settings: String) -> Result<wit::LoadStats, wit::LoadError> {
+        let inputs: Vec<FeedInput<'_>> = feeds
+            .iter()
+            .map(|f| FeedInput { name: &f.name, format: feed_format(f.format), content: &f.content })
+            .collect();
+        let (detector, stats) = Detector::build(&inputs, &settings).map_err(|e| wit::LoadError {
+            input: e.input,
+            line: e.line,
+            message: e.message,
+        })?;
+        ENGINE.with_borrow_mut(|slot| match slot {
+            Some(engine) => {
+                engine.replace(detector);
+            }
+            None => *slot = Some(Engine::new(detector)),
+        });
+        Ok(wit::LoadStats {
+            indicators: stats.indicators,
+            feeds: stats
+                .feeds
+                .into_iter()
+                .map(|f| wit::FeedStats {
+                    name: f.name,
+                    format: f.format,
+                    entries: f.entries,
+                    loaded: named_counts(f.loaded),
+                    skipped: named_counts(f.skipped),
+                })
+                .collect(),
+            exclusions: stats.exclusions,
+            profiles: stats.profiles,
+        })
+    }
+
+    fn evaluate(record: String, now: i64) -> wit::Outcome {
+        with_engine(|engine| outcome(engine, record.as_bytes(), now))
+    }
+
+    fn evaluate_batch(records: String, now: i64) -> Vec<wit::Outcome> {
+        let body = records.strip_suffix('\n').unwrap_or(&records);
+        if records.is_empty() {
+            return Vec::new();
+        }
+        with_engine(|engine| body.split('\n').map(|line| outcome(engine, line.as_bytes(), now)).collect())
+    }
+
+    fn read_counters() -> wit::Counters {
+        ENGINE.with_borrow(|slot| {
+            let c = slot.as_ref().map(Engine::counters).unwrap_or_default();
+            wit::Counters {
+                records_in: c.records_in,
+                records_out: c.records_out,
+                unreadable: c.unreadable,
+                without_profile: c.without_profile,
+                hits: c.hits,
+                suppressed: c.suppressed,
+                address_only_hits: c.address_only_hits,
+                dropped_misses: c.dropped_misses,
+                dropped_suppressed: c.dropped_suppressed,
+                output_key_collisions: c.output_key_collisions,
+                hits_by_kind: named_counts(c.hits_by_kind),
+                suppressions_by_exclusion: named_counts(c.suppressions_by_exclusion),
+                records_by_profile: named_counts(c.records_by_profile),
+            }
+        })
+    }
+}
+
+/// Runs `f` on the engine, loading the defaults first if the host never called `load`.
+fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
+    ENGINE.with_borrow_mut(|slot| {
+        let engine = slot.get_or_insert_with(|| {
+            let feed = FeedInput {
+                name: engine::DEFAULT_FEED_NAME,
+                format: FeedFormat::ThreatfoxJson,
+                content: engine::DEFAULT_FEED,
+            };
+            let (detector, _) = Detector::build(&[feed], "").expect("the built-in feed loads");
+            Engine::new(detector)
+        });
+        f(engine)
+    })
+}
+
+fn outcome(engine: &mut Engine, record: &[u8], now: i64) -> wit::Outcome {
+    let result = engine.evaluate(record, now);
+    let emit = match result.emit {
+        engine::Emit::Unchanged => wit::Emit::Unchanged,
+        engine::Emit::Dropped => wit::Emit::Dropped,
+        // The engine writes only valid UTF-8 around a record that was valid UTF-8.
+        engine::Emit::Enriched(bytes) => wit::Emit::Enriched(String::from_utf8_lossy(bytes).into_owned()),
+    };
+    let verdict = match result.verdict {
+        engine::Verdict::Miss => wit::Verdict::Miss,
+        engine::Verdict::Hit(matches) => wit::Verdict::Hit(matches.into_iter().map(report).collect()),
+        engine::Verdict::Suppressed { matches, exclusion, reason } => {
+            wit::Verdict::Suppressed(wit::SuppressedHit {
+                matches: matches.into_iter().map(report).collect(),
+                exclusion,
+                reason,
+            })
+        }
+        engine::Verdict::Unreadable(error) => wit::Verdict::Unreadable(error.to_string()),
+    };
+    wit::Outcome { verdict, emit }
+}
+
+fn report(m: engine::MatchReport) -> wit::IndicatorMatch {
+    wit::IndicatorMatch {
+        kind: m.kind.name().to_string(),
+        indicator: m.indicator,
+        field: m.field,
+        role: m.role,
+        observed: m.observed,
+        address_only: m.address_only,
+        feed: m.feed,
+        id: m.id,
+        threat_type: m.threat_type,
+        malware: m.malware,
+        malware_printable: m.malware_printable,
+        malware_alias: m.malware_alias,
+        confidence: m.confidence,
+        first_seen: m.first_seen.map(engine::timestamp::format_rfc3339),
+        last_seen: m.last_seen.map(engine::timestamp::format_rfc3339),
+        tags: m.tags,
+        reference: m.reference,
+    }
+}
+
+fn feed_format(format: wit::FeedFormat) -> FeedFormat {
+    match format {
+        wit::FeedFormat::Auto => FeedFormat::Auto,
+        wit::FeedFormat::ThreatfoxJson => FeedFormat::ThreatfoxJson,
+        wit::FeedFormat::ThreatfoxCsv => FeedFormat::ThreatfoxCsv,
+        wit::FeedFormat::ThreatfoxApi => FeedFormat::ThreatfoxApi,
+    }
+}
+
+fn named_counts(map: std::collections::BTreeMap<String, u64>) -> Vec<wit::NamedCount> {
+    map.into_iter().map(|(name, count)| wit::NamedCount { name, count }).collect()
+}
+
+export!(Component);
