@@ -1,0 +1,12 @@
+//! The wasmtime host of iocsieve: runs the detector component for the `iocsieve` command,
+//! the conformance tests and the benchmarks.
+//!
+//! - [`component`]: compiling and instantiating the component, with trap recovery.
+//! - [`scan`]: the main job, log records in and tagged records out.
+//! - [`bench`]: records per second natively and through the component.
+//! - [`input`]: reading feeds, settings and records (NDJSON or a JSON array).
+
+pub mod bench;
+pub mod component;
+pub mod input;
+pub mod scan;

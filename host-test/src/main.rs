@@ -1,0 +1,121 @@
+//! `iocsieve`: match log records against threat indicators through the WebAssembly
+//! component. Run `iocsieve --help`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+use clap::{Parser, Subcommand};
+use iocsieve_host::bench::{BenchOptions, bench};
+use iocsieve_host::component::{ComponentRuntime, Execution, feed_format, locate_component};
+use iocsieve_host::scan::{ScanOptions, parse_now, scan, system_now};
+
+#[derive(Parser)]
+#[command(name = "iocsieve", version, about = "Match log records against threat indicators at the edge")]
+struct Cli {
+    /// The detector component (default: IOCSIEVE_COMPONENT, next to this program, or the
+    /// workspace build).
+    #[arg(long, global = true)]
+    component: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Tag log records (NDJSON, or a JSON array) that match indicators; NDJSON to stdout,
+    /// a summary of the counters to stderr.
+    Scan {
+        /// An indicator feed (repeat for several). Default: the built-in Mirai feed.
+        #[arg(long = "feed", value_name = "FILE")]
+        feeds: Vec<PathBuf>,
+        /// The feeds' format: auto, threatfox-json, threatfox-csv, threatfox-api.
+        #[arg(long, default_value = "auto", value_parser = parse_feed_format)]
+        feed_format: String,
+        /// Settings file (TOML or JSON): mode, exclusions, profiles, output.
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+        /// Pass only hits (overrides the settings' mode).
+        #[arg(long)]
+        only_hits: bool,
+        /// Records per call into the component.
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+        /// The time to evaluate at (RFC 3339 or Unix seconds); default: now.
+        #[arg(long)]
+        now: Option<String>,
+        /// Log files; standard input when none or `-`.
+        #[arg(value_name = "LOG_FILE")]
+        inputs: Vec<PathBuf>,
+    },
+    /// Print records per second natively and through the component (per record and in
+    /// batches) on the same records and indicators.
+    Bench {
+        #[arg(long = "feed", value_name = "FILE")]
+        feeds: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+        #[arg(long, default_value_t = 1000)]
+        batch_size: usize,
+        /// Timed runs per mode; the fastest is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Also run the component under wasmtime's Pulley interpreter.
+        #[arg(long)]
+        interpreted: bool,
+        /// NDJSON records, e.g. from ../shared/tools/gen_bench.py.
+        #[arg(value_name = "RECORDS")]
+        records: PathBuf,
+    },
+}
+
+fn parse_feed_format(name: &str) -> Result<String, String> {
+    feed_format(name)
+        .map(|_| name.to_string())
+        .ok_or_else(|| format!("unknown feed format {name:?}; use auto, threatfox-json, threatfox-csv or threatfox-api"))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iocsieve: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let component_path = match cli.component {
+        Some(path) => path,
+        None => locate_component()?,
+    };
+    let runtime_of = |execution| ComponentRuntime::from_file(&component_path, execution);
+    match cli.command {
+        Command::Scan { feeds, feed_format: format, settings, only_hits, batch_size, now, inputs } => {
+            let now = now.as_deref().map(parse_now).transpose()?.unwrap_or_else(system_now);
+            let options = ScanOptions {
+                feeds,
+                feed_format: feed_format(&format).context("feed format")?,
+                settings,
+                only_hits,
+                batch_size,
+                now,
+                inputs,
+            };
+            let mut instance = runtime_of(Execution::Compiled)?.instantiate()?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+            let mut err = std::io::stderr();
+            scan(&mut instance, &options, &mut out, &mut err)?;
+            out.flush()?;
+        }
+        Command::Bench { feeds, settings, batch_size, repeat, interpreted, records } => {
+            let options = BenchOptions { feeds, settings, records, batch_size, repeat, now: system_now(), interpreted };
+            bench(&runtime_of, &options, &mut std::io::stdout())?;
+        }
+    }
+    Ok(())
+}
