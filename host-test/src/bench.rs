@@ -49,12 +49,23 @@ impl Measurement {
 }
 
 /// Runs the bench and prints a table to `out`.
-pub fn bench(runtime_of: &dyn Fn(Execution) -> Result<ComponentRuntime>, options: &BenchOptions, out: &mut dyn Write) -> Result<Vec<Measurement>> {
-    let feeds = read_feeds(&options.feeds, feed_format("auto").expect("auto is a format"))?;
+pub fn bench(
+    runtime_of: &dyn Fn(Execution) -> Result<ComponentRuntime>,
+    options: &BenchOptions,
+    out: &mut dyn Write,
+) -> Result<Vec<Measurement>> {
+    let feeds = read_feeds(
+        &options.feeds,
+        feed_format("auto").expect("auto is a format"),
+    )?;
     let settings = read_settings(options.settings.as_deref())?;
     let text = std::fs::read_to_string(&options.records)?;
     let lines: Vec<&str> = text.lines().collect();
-    ensure!(!lines.is_empty(), "{} holds no records", options.records.display());
+    ensure!(
+        !lines.is_empty(),
+        "{} holds no records",
+        options.records.display()
+    );
     let bytes: usize = lines.iter().map(|l| l.len()).sum();
     let batches: Vec<String> = lines
         .chunks(options.batch_size.max(1))
@@ -65,27 +76,50 @@ pub fn bench(runtime_of: &dyn Fn(Execution) -> Result<ComponentRuntime>, options
         })
         .collect();
     let repeat = options.repeat.max(1);
-    writeln!(out, "iocsieve bench: {} records ({:.1} MB, {:.0} bytes each) from {}", lines.len(), bytes as f64 / 1e6, bytes as f64 / lines.len() as f64, options.records.display())?;
+    writeln!(
+        out,
+        "iocsieve bench: {} records ({:.1} MB, {:.0} bytes each) from {}",
+        lines.len(),
+        bytes as f64 / 1e6,
+        bytes as f64 / lines.len() as f64,
+        options.records.display()
+    )?;
 
     // Native engine.
     let inputs: Vec<FeedInput<'_>> = feeds
         .iter()
-        .map(|f| FeedInput { name: &f.name, format: iocsieve_engine::FeedFormat::Auto, content: &f.content })
+        .map(|f| FeedInput {
+            name: &f.name,
+            format: iocsieve_engine::FeedFormat::Auto,
+            content: &f.content,
+        })
         .collect();
     let started = Instant::now();
-    let (detector, stats) = Detector::build(&inputs, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (detector, stats) =
+        Detector::build(&inputs, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let native_load = started.elapsed();
-    writeln!(out, "indicators: {} ({}), native load {:.1} ms, {:.1} MB indicator memory",
+    writeln!(
+        out,
+        "indicators: {} ({}), native load {:.1} ms, {:.1} MB indicator memory",
         stats.indicators,
-        stats.loaded_by_kind().iter().map(|(k, n)| format!("{k}={n}")).collect::<Vec<_>>().join(" "),
+        stats
+            .loaded_by_kind()
+            .iter()
+            .map(|(k, n)| format!("{k}={n}"))
+            .collect::<Vec<_>>()
+            .join(" "),
         native_load.as_secs_f64() * 1e3,
-        detector.indicators().heap_bytes() as f64 / 1e6)?;
+        detector.indicators().heap_bytes() as f64 / 1e6
+    )?;
     let mut engine = Engine::new(detector);
     let native = measure("native", repeat, lines.len(), bytes, || {
         let mut hits = 0;
         for line in &lines {
             let outcome = engine.evaluate(line.as_bytes(), options.now);
-            hits += u64::from(matches!(outcome.verdict, Verdict::Hit(_) | Verdict::Suppressed { .. }));
+            hits += u64::from(matches!(
+                outcome.verdict,
+                Verdict::Hit(_) | Verdict::Suppressed { .. }
+            ));
         }
         Ok(hits)
     })?;
@@ -104,7 +138,11 @@ pub fn bench(runtime_of: &dyn Fn(Execution) -> Result<ComponentRuntime>, options
         let started = Instant::now();
         let mut instance = runtime.instantiate()?;
         load(&mut instance, &feeds, &settings)?;
-        writeln!(out, "component{suffix}: instantiate + load {:.1} ms", started.elapsed().as_secs_f64() * 1e3)?;
+        writeln!(
+            out,
+            "component{suffix}: instantiate + load {:.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        )?;
 
         // Interpreted runs are slow: one pass over a slice is enough to compare.
         let (per_record_lines, per_record_repeat) = match execution {
@@ -112,62 +150,121 @@ pub fn bench(runtime_of: &dyn Fn(Execution) -> Result<ComponentRuntime>, options
             Execution::Interpreted => (&lines[..lines.len().min(20_000)], 1),
         };
         let per_record_bytes: usize = per_record_lines.iter().map(|l| l.len()).sum();
-        results.push(measure(&format!("component, one record per call{suffix}"), per_record_repeat, per_record_lines.len(), per_record_bytes, || {
-            let mut hits = 0;
-            for line in per_record_lines {
-                hits += u64::from(is_hit(&instance.evaluate(line, options.now)?.verdict));
-            }
-            Ok(hits)
-        })?);
-        results.push(measure(&format!("component, batches of {}{suffix}", options.batch_size), match execution { Execution::Compiled => repeat, Execution::Interpreted => 1 }, lines.len(), bytes, || {
-            let mut hits = 0;
-            for batch in &batches {
-                for outcome in instance.evaluate_batch(batch, options.now)? {
-                    hits += u64::from(is_hit(&outcome.verdict));
+        results.push(measure(
+            &format!("component, one record per call{suffix}"),
+            per_record_repeat,
+            per_record_lines.len(),
+            per_record_bytes,
+            || {
+                let mut hits = 0;
+                for line in per_record_lines {
+                    hits += u64::from(is_hit(&instance.evaluate(line, options.now)?.verdict));
                 }
-            }
-            Ok(hits)
-        })?);
+                Ok(hits)
+            },
+        )?);
+        results.push(measure(
+            &format!("component, batches of {}{suffix}", options.batch_size),
+            match execution {
+                Execution::Compiled => repeat,
+                Execution::Interpreted => 1,
+            },
+            lines.len(),
+            bytes,
+            || {
+                let mut hits = 0;
+                for batch in &batches {
+                    for outcome in instance.evaluate_batch(batch, options.now)? {
+                        hits += u64::from(is_hit(&outcome.verdict));
+                    }
+                }
+                Ok(hits)
+            },
+        )?);
     }
 
     // Every mode saw the same records and must agree on the hits.
     let native_hits = results[0].hits;
     for r in &results {
-        let expected = if r.records == lines.len() { native_hits } else { count_native_hits(&inputs, &settings, &lines[..r.records], options.now)? };
+        let expected = if r.records == lines.len() {
+            native_hits
+        } else {
+            count_native_hits(&inputs, &settings, &lines[..r.records], options.now)?
+        };
         if r.hits != expected {
-            bail!("{} found {} hits where the native engine found {}", r.mode, r.hits, expected);
+            bail!(
+                "{} found {} hits where the native engine found {}",
+                r.mode,
+                r.hits,
+                expected
+            );
         }
     }
 
-    writeln!(out, "{:<52} {:>14} {:>10} {:>8} {:>8}", "mode", "records/s", "MB/s", "hits", "x native")?;
+    writeln!(
+        out,
+        "{:<52} {:>14} {:>10} {:>8} {:>8}",
+        "mode", "records/s", "MB/s", "hits", "x native"
+    )?;
     let native_rate = results[0].records_per_second();
     for r in &results {
-        writeln!(out, "{:<52} {:>14.0} {:>10.1} {:>8} {:>8.2}", r.mode, r.records_per_second(), r.megabytes_per_second(), r.hits, r.records_per_second() / native_rate)?;
+        writeln!(
+            out,
+            "{:<52} {:>14.0} {:>10.1} {:>8} {:>8.2}",
+            r.mode,
+            r.records_per_second(),
+            r.megabytes_per_second(),
+            r.hits,
+            r.records_per_second() / native_rate
+        )?;
     }
     Ok(results)
 }
 
 fn is_hit(verdict: &crate::component::Verdict) -> bool {
-    matches!(verdict, crate::component::Verdict::Hit(_) | crate::component::Verdict::Suppressed(_))
+    matches!(
+        verdict,
+        crate::component::Verdict::Hit(_) | crate::component::Verdict::Suppressed(_)
+    )
 }
 
-fn count_native_hits(inputs: &[FeedInput<'_>], settings: &str, lines: &[&str], now: i64) -> Result<u64> {
+fn count_native_hits(
+    inputs: &[FeedInput<'_>],
+    settings: &str,
+    lines: &[&str],
+    now: i64,
+) -> Result<u64> {
     let (detector, _) = Detector::build(inputs, settings).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut engine = Engine::new(detector);
     Ok(lines
         .iter()
-        .filter(|l| matches!(engine.evaluate(l.as_bytes(), now).verdict, Verdict::Hit(_) | Verdict::Suppressed { .. }))
+        .filter(|l| {
+            matches!(
+                engine.evaluate(l.as_bytes(), now).verdict,
+                Verdict::Hit(_) | Verdict::Suppressed { .. }
+            )
+        })
         .count() as u64)
 }
 
-fn load(instance: &mut crate::component::DetectorInstance, feeds: &[Feed], settings: &str) -> Result<()> {
+fn load(
+    instance: &mut crate::component::DetectorInstance,
+    feeds: &[Feed],
+    settings: &str,
+) -> Result<()> {
     match instance.load(feeds.to_vec(), settings)? {
         Ok(_) => Ok(()),
         Err(e) => bail!("{}: {}", e.input, e.message),
     }
 }
 
-fn measure(mode: &str, repeat: usize, records: usize, bytes: usize, mut run: impl FnMut() -> Result<u64>) -> Result<Measurement> {
+fn measure(
+    mode: &str,
+    repeat: usize,
+    records: usize,
+    bytes: usize,
+    mut run: impl FnMut() -> Result<u64>,
+) -> Result<Measurement> {
     let mut best = Duration::MAX;
     let mut hits = 0;
     for _ in 0..repeat {
@@ -175,5 +272,11 @@ fn measure(mode: &str, repeat: usize, records: usize, bytes: usize, mut run: imp
         hits = run()?;
         best = best.min(started.elapsed());
     }
-    Ok(Measurement { mode: mode.to_string(), best, records, bytes, hits })
+    Ok(Measurement {
+        mode: mode.to_string(),
+        best,
+        records,
+        bytes,
+        hits,
+    })
 }

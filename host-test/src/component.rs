@@ -21,8 +21,8 @@ mod bindings {
 }
 
 pub use bindings::exports::iocsieve::detector::detector::{
-    Counters, Emit, Feed, FeedFormat, FeedStats, IndicatorMatch, LoadError, LoadStats,
-    NamedCount, Outcome, SuppressedHit, Verdict,
+    Counters, Emit, Feed, FeedFormat, FeedStats, IndicatorMatch, LoadError, LoadStats, NamedCount,
+    Outcome, SuppressedHit, Verdict,
 };
 use bindings::{Iocsieve, IocsievePre};
 
@@ -45,7 +45,9 @@ pub fn locate_component() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("IOCSIEVE_COMPONENT") {
         return Ok(PathBuf::from(path));
     }
-    let built = Path::new("wasm32-wasip2").join("wasm-release").join(COMPONENT_FILE);
+    let built = Path::new("wasm32-wasip2")
+        .join("wasm-release")
+        .join(COMPONENT_FILE);
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         let mut dir = exe.parent().map(Path::to_path_buf);
@@ -57,14 +59,21 @@ pub fn locate_component() -> Result<PathBuf> {
             dir = d.parent().map(Path::to_path_buf);
         }
     }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target").join(&built));
-    candidates.into_iter().find(|p| p.is_file()).with_context(|| {
-        format!(
-            "cannot find {COMPONENT_FILE}: build it with `cargo build -p iocsieve-component \
+    candidates.push(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target")
+            .join(&built),
+    );
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .with_context(|| {
+            format!(
+                "cannot find {COMPONENT_FILE}: build it with `cargo build -p iocsieve-component \
              --target wasm32-wasip2 --profile wasm-release`, or name it with --component or \
              IOCSIEVE_COMPONENT"
-        )
-    })
+            )
+        })
 }
 
 /// The store's state: a WASI context with no files, environment or network (Rust's std
@@ -76,7 +85,10 @@ struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -124,7 +136,10 @@ impl ComponentRuntime {
     }
 
     fn new_store(&self) -> Result<(Store<HostState>, Iocsieve)> {
-        let state = HostState { wasi: WasiCtx::builder().build(), table: ResourceTable::new() };
+        let state = HostState {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+        };
         let mut store = Store::new(&self.engine, state);
         let bindings = self.pre.instantiate(&mut store)?;
         Ok((store, bindings))
@@ -144,13 +159,19 @@ pub struct DetectorInstance {
 impl DetectorInstance {
     /// Loads feeds and settings. The outer error is a trap; the inner one the guest's
     /// refusal of the input, after which the previous set stays in force.
-    pub fn load(&mut self, feeds: Vec<Feed>, settings: &str) -> Result<Result<LoadStats, LoadError>> {
+    pub fn load(
+        &mut self,
+        feeds: Vec<Feed>,
+        settings: &str,
+    ) -> Result<Result<LoadStats, LoadError>> {
         let guest = self.bindings.iocsieve_detector_detector();
         let result = match guest.call_load(&mut self.store, &feeds, settings) {
             Ok(result) => result,
             Err(trap) => {
                 self.recover()?;
-                return Err(anyhow::Error::from(trap).context("the component trapped while loading"));
+                return Err(
+                    anyhow::Error::from(trap).context("the component trapped while loading")
+                );
             }
         };
         if result.is_ok() {
@@ -168,7 +189,9 @@ impl DetectorInstance {
                 self.traps += 1;
                 self.recover()?;
                 Ok(Outcome {
-                    verdict: Verdict::Unreadable(format!("the engine trapped on this record: {trap}")),
+                    verdict: Verdict::Unreadable(format!(
+                        "the engine trapped on this record: {trap}"
+                    )),
                     emit: Emit::Unchanged,
                 })
             }
@@ -184,7 +207,9 @@ impl DetectorInstance {
                 // Find the record that trapped by going one at a time.
                 self.recover()?;
                 let body = records.strip_suffix('\n').unwrap_or(records);
-                body.split('\n').map(|line| self.evaluate(line, now)).collect()
+                body.split('\n')
+                    .map(|line| self.evaluate(line, now))
+                    .collect()
             }
         }
     }
@@ -210,7 +235,9 @@ impl DetectorInstance {
                 .call_load(&mut self.store, &feeds, &settings)
                 .map_err(anyhow::Error::from)
                 .context("replaying the last load after a trap")?
-                .map_err(|e| anyhow::anyhow!("replaying the last load after a trap: {}", e.message))?;
+                .map_err(|e| {
+                    anyhow::anyhow!("replaying the last load after a trap: {}", e.message)
+                })?;
         }
         Ok(())
     }

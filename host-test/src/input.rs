@@ -22,7 +22,11 @@ pub fn read_feeds(paths: &[impl AsRef<Path>], format: FeedFormat) -> Result<Vec<
             let p = p.as_ref();
             let content =
                 std::fs::read(p).with_context(|| format!("cannot read feed {}", p.display()))?;
-            Ok(Feed { name: p.display().to_string(), format, content })
+            Ok(Feed {
+                name: p.display().to_string(),
+                format,
+                content,
+            })
         })
         .collect()
 }
@@ -59,16 +63,23 @@ impl RecordSource {
     /// Reads records from `reader`; `name` is used in errors.
     pub fn from_reader(mut reader: Box<dyn BufRead>, name: &str) -> Result<RecordSource> {
         // A file whose first non-blank byte is `[` is one JSON array.
-        let buf = reader.fill_buf().with_context(|| format!("cannot read {name}"))?;
+        let buf = reader
+            .fill_buf()
+            .with_context(|| format!("cannot read {name}"))?;
         let starts_with_array = buf.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
         if !starts_with_array {
             return Ok(RecordSource::Lines(reader));
         }
         let mut text = Vec::new();
-        reader.read_to_end(&mut text).with_context(|| format!("cannot read {name}"))?;
+        reader
+            .read_to_end(&mut text)
+            .with_context(|| format!("cannot read {name}"))?;
         let values: Vec<Box<serde_json::value::RawValue>> = match serde_json::from_slice(&text) {
             Ok(v) => v,
-            Err(e) => bail!("{name}, line {}: not a JSON array of records: {e}", e.line()),
+            Err(e) => bail!(
+                "{name}, line {}: not a JSON array of records: {e}",
+                e.line()
+            ),
         };
         let records: Vec<Vec<u8>> = values.iter().map(|raw| minify(raw.get())).collect();
         Ok(RecordSource::Array(records.into_iter()))
@@ -133,7 +144,8 @@ mod tests {
     #[test]
     fn reads_a_json_array_as_records() {
         let text = b" [ {\"a\": 1},\n {\"b\": 2} ]".to_vec();
-        let mut source = RecordSource::from_reader(Box::new(std::io::Cursor::new(text)), "t").unwrap();
+        let mut source =
+            RecordSource::from_reader(Box::new(std::io::Cursor::new(text)), "t").unwrap();
         let mut buf = Vec::new();
         let mut got = Vec::new();
         while source.next_record(&mut buf).unwrap() {
@@ -145,7 +157,8 @@ mod tests {
     #[test]
     fn reads_lines_as_records_keeping_blank_ones() {
         let text = b"{\"a\":1}\n\nnot json\n".to_vec();
-        let mut source = RecordSource::from_reader(Box::new(std::io::Cursor::new(text)), "t").unwrap();
+        let mut source =
+            RecordSource::from_reader(Box::new(std::io::Cursor::new(text)), "t").unwrap();
         let mut buf = Vec::new();
         let mut got = Vec::new();
         while source.next_record(&mut buf).unwrap() {

@@ -5,8 +5,10 @@
 //! - [`scan`]: the main job, log records in and tagged records out.
 //! - [`bench`]: records per second natively and through the component.
 //! - [`input`]: reading feeds, settings and records (NDJSON or a JSON array).
+//! - [`cases`]: the shared cases with expected verdicts, for conformance tests.
 
 pub mod bench;
+pub mod cases;
 pub mod component;
 pub mod input;
 pub mod scan;

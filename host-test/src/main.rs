@@ -12,7 +12,11 @@ use iocsieve_host::component::{ComponentRuntime, Execution, feed_format, locate_
 use iocsieve_host::scan::{ScanOptions, parse_now, scan, system_now};
 
 #[derive(Parser)]
-#[command(name = "iocsieve", version, about = "Match log records against threat indicators at the edge")]
+#[command(
+    name = "iocsieve",
+    version,
+    about = "Match log records against threat indicators at the edge"
+)]
 struct Cli {
     /// The detector component (default: IOCSIEVE_COMPONENT, next to this program, or the
     /// workspace build).
@@ -71,9 +75,11 @@ enum Command {
 }
 
 fn parse_feed_format(name: &str) -> Result<String, String> {
-    feed_format(name)
-        .map(|_| name.to_string())
-        .ok_or_else(|| format!("unknown feed format {name:?}; use auto, threatfox-json, threatfox-csv or threatfox-api"))
+    feed_format(name).map(|_| name.to_string()).ok_or_else(|| {
+        format!(
+            "unknown feed format {name:?}; use auto, threatfox-json, threatfox-csv or threatfox-api"
+        )
+    })
 }
 
 fn main() -> ExitCode {
@@ -94,8 +100,20 @@ fn run(cli: Cli) -> Result<()> {
     };
     let runtime_of = |execution| ComponentRuntime::from_file(&component_path, execution);
     match cli.command {
-        Command::Scan { feeds, feed_format: format, settings, only_hits, batch_size, now, inputs } => {
-            let now = now.as_deref().map(parse_now).transpose()?.unwrap_or_else(system_now);
+        Command::Scan {
+            feeds,
+            feed_format: format,
+            settings,
+            only_hits,
+            batch_size,
+            now,
+            inputs,
+        } => {
+            let now = now
+                .as_deref()
+                .map(parse_now)
+                .transpose()?
+                .unwrap_or_else(system_now);
             let options = ScanOptions {
                 feeds,
                 feed_format: feed_format(&format).context("feed format")?,
@@ -112,8 +130,23 @@ fn run(cli: Cli) -> Result<()> {
             scan(&mut instance, &options, &mut out, &mut err)?;
             out.flush()?;
         }
-        Command::Bench { feeds, settings, batch_size, repeat, interpreted, records } => {
-            let options = BenchOptions { feeds, settings, records, batch_size, repeat, now: system_now(), interpreted };
+        Command::Bench {
+            feeds,
+            settings,
+            batch_size,
+            repeat,
+            interpreted,
+            records,
+        } => {
+            let options = BenchOptions {
+                feeds,
+                settings,
+                records,
+                batch_size,
+                repeat,
+                now: system_now(),
+                interpreted,
+            };
             bench(&runtime_of, &options, &mut std::io::stdout())?;
         }
     }

@@ -35,7 +35,11 @@ pub fn load(instance: &mut DetectorInstance, options: &ScanOptions) -> Result<Lo
     match instance.load(feeds, &settings)? {
         Ok(stats) => Ok(stats),
         Err(e) => {
-            let input = if e.input == "settings" { settings_name(options) } else { e.input };
+            let input = if e.input == "settings" {
+                settings_name(options)
+            } else {
+                e.input
+            };
             match e.line {
                 Some(line) => bail!("{input}, line {line}: {}", e.message),
                 None => bail!("{input}: {}", e.message),
@@ -45,7 +49,10 @@ pub fn load(instance: &mut DetectorInstance, options: &ScanOptions) -> Result<Lo
 }
 
 fn settings_name(options: &ScanOptions) -> String {
-    options.settings.as_ref().map_or("settings".into(), |p| p.display().to_string())
+    options
+        .settings
+        .as_ref()
+        .map_or("settings".into(), |p| p.display().to_string())
 }
 
 /// Runs the scan: records from the inputs to `out`, the summary to `err`.
@@ -58,7 +65,11 @@ pub fn scan(
     let stats = load(instance, options)?;
     writeln!(err, "iocsieve: {}", describe_load(&stats))?;
 
-    let inputs = if options.inputs.is_empty() { vec![PathBuf::from("-")] } else { options.inputs.clone() };
+    let inputs = if options.inputs.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        options.inputs.clone()
+    };
     let mut batch = Batch::default();
     let mut progress = Progress::new(std::io::stderr().is_terminal());
     let mut record = Vec::new();
@@ -115,13 +126,22 @@ impl Batch {
         self.text.push('\n');
     }
 
-    fn flush(&mut self, instance: &mut DetectorInstance, now: i64, out: &mut dyn Write) -> Result<()> {
+    fn flush(
+        &mut self,
+        instance: &mut DetectorInstance,
+        now: i64,
+        out: &mut dyn Write,
+    ) -> Result<()> {
         if self.ranges.is_empty() {
             return Ok(());
         }
         let outcomes = instance.evaluate_batch(&self.text, now)?;
         if outcomes.len() != self.ranges.len() {
-            bail!("the component returned {} outcomes for {} records", outcomes.len(), self.ranges.len());
+            bail!(
+                "the component returned {} outcomes for {} records",
+                outcomes.len(),
+                self.ranges.len()
+            );
         }
         for (outcome, &(start, end)) in outcomes.iter().zip(&self.ranges) {
             match &outcome.emit {
@@ -149,7 +169,12 @@ struct Progress {
 impl Progress {
     fn new(enabled: bool) -> Progress {
         let now = Instant::now();
-        Progress { enabled, started: now, last: now, shown: false }
+        Progress {
+            enabled,
+            started: now,
+            last: now,
+            shown: false,
+        }
     }
 
     fn tick(&mut self, instance: &mut DetectorInstance, err: &mut dyn Write) -> Result<()> {
@@ -159,7 +184,11 @@ impl Progress {
         self.last = Instant::now();
         let c = instance.counters()?;
         let rate = c.records_in as f64 / self.started.elapsed().as_secs_f64();
-        write!(err, "\riocsieve: {} records, {} hits, {} suppressed, {:.0} records/s ", c.records_in, c.hits, c.suppressed, rate)?;
+        write!(
+            err,
+            "\riocsieve: {} records, {} hits, {} suppressed, {:.0} records/s ",
+            c.records_in, c.hits, c.suppressed, rate
+        )?;
         self.shown = true;
         Ok(())
     }
@@ -178,7 +207,13 @@ pub fn describe_load(stats: &LoadStats) -> String {
         .feeds
         .iter()
         .map(|f| {
-            let mut s = format!("{} ({}, {} entries: {}", f.name, f.format, f.entries, counts(&f.loaded));
+            let mut s = format!(
+                "{} ({}, {} entries: {}",
+                f.name,
+                f.format,
+                f.entries,
+                counts(&f.loaded)
+            );
             if !f.skipped.is_empty() {
                 s.push_str(&format!("; skipped {}", counts(&f.skipped)));
             }
@@ -190,7 +225,11 @@ pub fn describe_load(stats: &LoadStats) -> String {
         "loaded {} indicators from {}; exclusions: {}; profiles: {}",
         stats.indicators,
         feeds.join(", "),
-        if stats.exclusions.is_empty() { "none".into() } else { stats.exclusions.join(", ") },
+        if stats.exclusions.is_empty() {
+            "none".into()
+        } else {
+            stats.exclusions.join(", ")
+        },
         stats.profiles.join(", "),
     )
 }
@@ -199,7 +238,10 @@ fn counts(list: &[NamedCount]) -> String {
     if list.is_empty() {
         return "none".into();
     }
-    list.iter().map(|c| format!("{}={}", c.name, c.count)).collect::<Vec<_>>().join(" ")
+    list.iter()
+        .map(|c| format!("{}={}", c.name, c.count))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The component's counters as the engine's type, which knows how to print itself.

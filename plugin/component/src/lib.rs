@@ -26,13 +26,18 @@ impl wit::Guest for Component {
     fn load(feeds: Vec<wit::Feed>, settings: String) -> Result<wit::LoadStats, wit::LoadError> {
         let inputs: Vec<FeedInput<'_>> = feeds
             .iter()
-            .map(|f| FeedInput { name: &f.name, format: feed_format(f.format), content: &f.content })
+            .map(|f| FeedInput {
+                name: &f.name,
+                format: feed_format(f.format),
+                content: &f.content,
+            })
             .collect();
-        let (detector, stats) = Detector::build(&inputs, &settings).map_err(|e| wit::LoadError {
-            input: e.input,
-            line: e.line,
-            message: e.message,
-        })?;
+        let (detector, stats) =
+            Detector::build(&inputs, &settings).map_err(|e| wit::LoadError {
+                input: e.input,
+                line: e.line,
+                message: e.message,
+            })?;
         ENGINE.with_borrow_mut(|slot| match slot {
             Some(engine) => {
                 engine.replace(detector);
@@ -66,7 +71,11 @@ impl wit::Guest for Component {
         if records.is_empty() {
             return Vec::new();
         }
-        with_engine(|engine| body.split('\n').map(|line| outcome(engine, line.as_bytes(), now)).collect())
+        with_engine(|engine| {
+            body.split('\n')
+                .map(|line| outcome(engine, line.as_bytes(), now))
+                .collect()
+        })
     }
 
     fn read_counters() -> wit::Counters {
@@ -113,18 +122,24 @@ fn outcome(engine: &mut Engine, record: &[u8], now: i64) -> wit::Outcome {
         engine::Emit::Unchanged => wit::Emit::Unchanged,
         engine::Emit::Dropped => wit::Emit::Dropped,
         // The engine writes only valid UTF-8 around a record that was valid UTF-8.
-        engine::Emit::Enriched(bytes) => wit::Emit::Enriched(String::from_utf8_lossy(bytes).into_owned()),
+        engine::Emit::Enriched(bytes) => {
+            wit::Emit::Enriched(String::from_utf8_lossy(bytes).into_owned())
+        }
     };
     let verdict = match result.verdict {
         engine::Verdict::Miss => wit::Verdict::Miss,
-        engine::Verdict::Hit(matches) => wit::Verdict::Hit(matches.into_iter().map(report).collect()),
-        engine::Verdict::Suppressed { matches, exclusion, reason } => {
-            wit::Verdict::Suppressed(wit::SuppressedHit {
-                matches: matches.into_iter().map(report).collect(),
-                exclusion,
-                reason,
-            })
+        engine::Verdict::Hit(matches) => {
+            wit::Verdict::Hit(matches.into_iter().map(report).collect())
         }
+        engine::Verdict::Suppressed {
+            matches,
+            exclusion,
+            reason,
+        } => wit::Verdict::Suppressed(wit::SuppressedHit {
+            matches: matches.into_iter().map(report).collect(),
+            exclusion,
+            reason,
+        }),
         engine::Verdict::Unreadable(error) => wit::Verdict::Unreadable(error.to_string()),
     };
     wit::Outcome { verdict, emit }
@@ -162,7 +177,9 @@ fn feed_format(format: wit::FeedFormat) -> FeedFormat {
 }
 
 fn named_counts(map: std::collections::BTreeMap<String, u64>) -> Vec<wit::NamedCount> {
-    map.into_iter().map(|(name, count)| wit::NamedCount { name, count }).collect()
+    map.into_iter()
+        .map(|(name, count)| wit::NamedCount { name, count })
+        .collect()
 }
 
 export!(Component);

@@ -204,7 +204,7 @@ impl IndicatorSet {
         let mut cursor = *head;
         while cursor != NO_ENTRY {
             let e = &self.entries[cursor as usize];
-            let same_id = &self.ids[e.id_start as usize..][..usize::from(e.id_len)] == info.id;
+            let same_id = self.ids[e.id_start as usize..][..usize::from(e.id_len)] == info.id;
             if same_id && e.context == context {
                 return false;
             }

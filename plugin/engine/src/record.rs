@@ -383,7 +383,7 @@ impl RecordScanner {
         rec: &[u8],
         pos: usize,
         sink: StringSink,
-    ) -> Result<(usize, Option<(bool, u32, u32)>), ReadError> {
+    ) -> Result<(usize, Option<TextSpan>), ReadError> {
         let start = pos + 1;
         let mut i = start;
         // Fast path: no escapes, so the text is a slice of the record.
@@ -437,6 +437,9 @@ impl RecordScanner {
         Ok((end, captured))
     }
 }
+
+/// Where a captured string's text lies: in the record, or decoded in the scratch buffer.
+type TextSpan = (bool, u32, u32);
 
 #[derive(Clone, Copy)]
 enum StringSink {

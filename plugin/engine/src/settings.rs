@@ -228,9 +228,15 @@ pub fn with_mode(text: &str, mode: Mode) -> Result<String, SettingsError> {
     let mut value: serde_json::Value = if trimmed.is_empty() {
         serde_json::Value::Object(serde_json::Map::new())
     } else if trimmed.starts_with('{') {
-        serde_json::from_str(trimmed).map_err(|e| SettingsError { line: None, message: e.to_string() })?
+        serde_json::from_str(trimmed).map_err(|e| SettingsError {
+            line: None,
+            message: e.to_string(),
+        })?
     } else {
-        toml::from_str(text).map_err(|e| SettingsError { line: None, message: e.to_string() })?
+        toml::from_str(text).map_err(|e| SettingsError {
+            line: None,
+            message: e.to_string(),
+        })?
     };
     let name = match mode {
         Mode::Tag => "tag",
@@ -284,7 +290,12 @@ mod tests {
         assert_eq!(parsed.mode, Mode::HitsOnly);
         assert!(parsed.keep_suppressed);
         assert_eq!(parsed.output.key.as_deref(), Some("ioc"));
-        assert_eq!(SettingsConfig::parse(&with_mode("", Mode::HitsOnly).unwrap()).unwrap().mode, Mode::HitsOnly);
+        assert_eq!(
+            SettingsConfig::parse(&with_mode("", Mode::HitsOnly).unwrap())
+                .unwrap()
+                .mode,
+            Mode::HitsOnly
+        );
         assert!(with_mode("mdoe = 1", Mode::Tag).is_err());
     }
 
