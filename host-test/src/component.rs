@@ -115,6 +115,10 @@ impl ComponentRuntime {
         if execution == Execution::Interpreted {
             config.target("pulley64")?;
         }
+        // `IOCSIEVE_PERFMAP=1` names the guest's compiled functions for `perf report`.
+        if std::env::var_os("IOCSIEVE_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = Engine::new(&config)?;
         let component = Component::new(&engine, bytes)?;
         let mut linker = Linker::new(&engine);

@@ -63,7 +63,7 @@ impl wit::Guest for Component {
     }
 
     fn evaluate(record: String, now: i64) -> wit::Outcome {
-        with_engine(|engine| outcome(engine, record.as_bytes(), now))
+        with_engine(|engine| outcome(engine, &record, now))
     }
 
     fn evaluate_batch(records: String, now: i64) -> Vec<wit::Outcome> {
@@ -73,7 +73,7 @@ impl wit::Guest for Component {
         }
         with_engine(|engine| {
             body.split('\n')
-                .map(|line| outcome(engine, line.as_bytes(), now))
+                .map(|line| outcome(engine, line, now))
                 .collect()
         })
     }
@@ -116,8 +116,8 @@ fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
     })
 }
 
-fn outcome(engine: &mut Engine, record: &[u8], now: i64) -> wit::Outcome {
-    let result = engine.evaluate(record, now);
+fn outcome(engine: &mut Engine, record: &str, now: i64) -> wit::Outcome {
+    let result = engine.evaluate_str(record, now);
     let emit = match result.emit {
         engine::Emit::Unchanged => wit::Emit::Unchanged,
         engine::Emit::Dropped => wit::Emit::Dropped,

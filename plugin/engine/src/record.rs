@@ -18,37 +18,55 @@ pub type Slot = u16;
 /// The field paths a detector reads, each with a slot number.
 #[derive(Debug, Default, Clone)]
 pub struct FieldTable {
-    slots: FxHashMap<Box<[u8]>, Slot>,
+    /// Every wanted path, and every path that leads to one, in one map so that a key costs
+    /// one hash lookup.
+    paths: FxHashMap<Box<[u8]>, PathEntry>,
+    /// The same paths grouped by length, for the record path: a key of a length no wanted
+    /// path has costs one bounds check, and the rest a byte comparison or two, no hashing.
+    by_len: Vec<Vec<(Box<[u8]>, PathEntry)>>,
     names: Vec<Box<str>>,
-    /// Paths that lead to a wanted path (`id` for `id.orig_h`): objects and arrays there are
-    /// walked, all others are only validated.
-    prefixes: FxHashMap<Box<[u8]>, ()>,
-    /// Wanted paths that are top-level keys, so the scan can report which are present.
-    pub(crate) max_path_len: usize,
+    /// The length of the longest path.
+    max_path_len: usize,
 }
 
 impl FieldTable {
     /// Returns the slot of `path`, adding it if it is new.
     pub fn intern(&mut self, path: &str) -> Slot {
-        if let Some(&slot) = self.slots.get(path.as_bytes()) {
+        if let Some(slot) = self.get(path) {
             return slot;
         }
         let slot = Slot::try_from(self.names.len()).expect("fewer than 65536 field paths");
-        self.slots.insert(path.as_bytes().into(), slot);
+        self.paths.entry(path.as_bytes().into()).or_default().slot = Some(slot);
         self.names.push(path.into());
         self.max_path_len = self.max_path_len.max(path.len());
         let bytes = path.as_bytes();
         for (i, &b) in bytes.iter().enumerate() {
             if b == b'.' && i > 0 {
-                self.prefixes.insert(bytes[..i].into(), ());
+                self.paths
+                    .entry(bytes[..i].into())
+                    .or_default()
+                    .leads_further = true;
             }
+        }
+        self.by_len = vec![Vec::new(); self.max_path_len + 1];
+        for (path, entry) in &self.paths {
+            self.by_len[path.len()].push((path.clone(), *entry));
         }
         slot
     }
 
+    /// What `path` means to the scan, if anything.
+    #[inline]
+    fn lookup(&self, path: &[u8]) -> Option<PathEntry> {
+        let (&first, &last) = (path.first()?, path.last()?);
+        self.by_len.get(path.len())?.iter().find_map(|(p, entry)| {
+            (p[0] == first && p[p.len() - 1] == last && **p == *path).then_some(*entry)
+        })
+    }
+
     /// The slot of `path`, if the table has it.
     pub fn get(&self, path: &str) -> Option<Slot> {
-        self.slots.get(path.as_bytes()).copied()
+        self.paths.get(path.as_bytes()).and_then(|e| e.slot)
     }
 
     /// The path of `slot`.
@@ -65,6 +83,16 @@ impl FieldTable {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+}
+
+/// What a path means to the scan.
+#[derive(Debug, Default, Clone, Copy)]
+struct PathEntry {
+    /// The path is wanted: its scalar values are captured.
+    slot: Option<Slot>,
+    /// A wanted path lies below this one (`id` for `id.orig_h`): objects and arrays here are
+    /// walked; everywhere else they are only validated.
+    leads_further: bool,
 }
 
 /// The JSON type of a captured scalar.
@@ -124,7 +152,7 @@ struct Frame {
 
 /// The fields read from one record; borrowed from the scanner until its next scan.
 pub struct ScannedRecord<'s> {
-    record: &'s [u8],
+    record: &'s str,
     scanner: &'s RecordScanner,
 }
 
@@ -163,14 +191,14 @@ impl<'s> ScannedRecord<'s> {
     }
 
     fn text(&self, c: &Captured) -> &'s str {
-        let bytes = if c.in_scratch {
-            &self.scanner.scratch[c.start as usize..c.end as usize]
+        let range = c.start as usize..c.end as usize;
+        if c.in_scratch {
+            // Decoded escapes: the scratch holds whole UTF-8 sequences only.
+            std::str::from_utf8(&self.scanner.scratch[range]).unwrap_or("")
         } else {
-            &self.record[c.start as usize..c.end as usize]
-        };
-        // The scan validated the record as UTF-8 before capturing from it, and the scratch
-        // only ever holds whole UTF-8 sequences.
-        std::str::from_utf8(bytes).unwrap_or("")
+            // Captures start and end at ASCII quotes and delimiters: char boundaries.
+            self.record.get(range).unwrap_or("")
+        }
     }
 }
 
@@ -193,12 +221,21 @@ impl RecordScanner {
         table: &FieldTable,
         record: &'s [u8],
     ) -> Result<ScannedRecord<'s>, ReadError> {
-        if std::str::from_utf8(record).is_err() {
-            let offset = std::str::from_utf8(record)
-                .err()
-                .map_or(0, |e| e.valid_up_to());
-            return Err(ReadError::Invalid { offset });
+        match std::str::from_utf8(record) {
+            Ok(text) => self.scan_str(table, text),
+            Err(e) => Err(ReadError::Invalid {
+                offset: e.valid_up_to(),
+            }),
         }
+    }
+
+    /// [`RecordScanner::scan`] for a record already known to be UTF-8, such as a `&str`
+    /// that crossed the component boundary as a string.
+    pub fn scan_str<'s>(
+        &'s mut self,
+        table: &FieldTable,
+        record: &'s str,
+    ) -> Result<ScannedRecord<'s>, ReadError> {
         self.captured.clear();
         self.scratch.clear();
         self.path.clear();
@@ -206,7 +243,7 @@ impl RecordScanner {
         self.present.clear();
         self.present.resize(table.len(), false);
         self.top_level_keys = 0;
-        self.walk(table, record)?;
+        self.walk(table, record.as_bytes())?;
         Ok(ScannedRecord {
             record,
             scanner: self,
@@ -271,16 +308,29 @@ impl RecordScanner {
                 if self.stack.len() == 1 {
                     self.top_level_keys += 1;
                 }
-                if frame.tracked {
-                    self.path.truncate(frame.path_len);
-                    if frame.path_len > 0 {
-                        self.path.push(b'.');
+                if frame.tracked && frame.path_len == 0 {
+                    // A top-level key is its own path: look it up where it lies.
+                    let scratch_len = self.scratch.len();
+                    let (end, span) = self.read_string(rec, pos, StringSink::Capture)?;
+                    pos = end;
+                    let (in_scratch, start, end) = span.expect("captured");
+                    let key = if in_scratch { &self.scratch } else { rec };
+                    let key = &key[start as usize..end as usize];
+                    if let Some(entry) = table.lookup(key) {
+                        slot = entry.slot;
+                        value_tracked = entry.leads_further;
+                        self.path.clear();
+                        self.path.extend_from_slice(key);
                     }
+                    self.scratch.truncate(scratch_len);
+                } else if frame.tracked {
+                    self.path.truncate(frame.path_len);
+                    self.path.push(b'.');
                     let (end, _) = self.read_string(rec, pos, StringSink::Path)?;
                     pos = end;
-                    if self.path.len() <= table.max_path_len {
-                        slot = table.slots.get(self.path.as_slice()).copied();
-                        value_tracked = table.prefixes.contains_key(self.path.as_slice());
+                    if let Some(entry) = table.lookup(&self.path) {
+                        slot = entry.slot;
+                        value_tracked = entry.leads_further;
                     }
                 } else {
                     pos = self.read_string(rec, pos, StringSink::Discard)?.0;
@@ -293,8 +343,10 @@ impl RecordScanner {
             } else if frame.tracked {
                 // Array elements stand at the array's own path.
                 self.path.truncate(frame.path_len);
-                slot = table.slots.get(self.path.as_slice()).copied();
-                value_tracked = table.prefixes.contains_key(self.path.as_slice());
+                if let Some(entry) = table.lookup(&self.path) {
+                    slot = entry.slot;
+                    value_tracked = entry.leads_further;
+                }
             }
             if let Some(s) = slot {
                 self.present[usize::from(s)] = true;
@@ -387,6 +439,7 @@ impl RecordScanner {
         let start = pos + 1;
         let mut i = start;
         // Fast path: no escapes, so the text is a slice of the record.
+        i = skip_plain_string_bytes(rec, i);
         loop {
             let Some(&b) = rec.get(i) else {
                 return Err(ReadError::Invalid { offset: i });
@@ -524,6 +577,28 @@ fn hex4(rec: &[u8], i: usize) -> Result<u16, ReadError> {
     Ok(value)
 }
 
+/// Skips, eight bytes at a time, the bytes of a string that need no attention: everything
+/// but a quote, a backslash and control characters. Most of a record is string text, and a
+/// word-at-a-time loop costs an interpreter or a simple compiler far less than a byte loop.
+fn skip_plain_string_bytes(rec: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // A high bit set where a byte of `v` is zero (or, for `below`, less than `n`); exact
+    // for the first such byte, which is all the caller needs.
+    let zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    while let Some(chunk) = rec.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let special = zero_byte(word ^ (ONES * u64::from(b'"')))
+            | zero_byte(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
+        if special != 0 {
+            return i + (special.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    i
+}
+
 fn skip_ws(rec: &[u8], mut pos: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = rec.get(pos) {
         pos += 1;
@@ -628,6 +703,24 @@ mod tests {
             ["C:\\Windows\\x é 😀"]
         );
         assert_eq!(values(&["Path", "Key"], rec, "Key"), ["v"]);
+    }
+
+    #[test]
+    fn word_skipping_stops_at_every_special_byte() {
+        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in 0..20 {
+                let mut text = vec![b'a'; 24];
+                text[at] = special;
+                assert_eq!(
+                    skip_plain_string_bytes(&text, 0),
+                    at,
+                    "byte {special:#x} at {at}"
+                );
+            }
+        }
+        // Bytes above 0x7f (UTF-8) and just above the control range are plain.
+        let plain = "é€ !#~ abcdefgh".as_bytes();
+        assert_eq!(skip_plain_string_bytes(plain, 0), plain.len() / 8 * 8);
     }
 
     #[test]
