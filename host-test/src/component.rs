@@ -136,6 +136,8 @@ impl ComponentRuntime {
             bindings,
             last_load: None,
             traps: 0,
+            carried: None,
+            last_counters: None,
         })
     }
 
@@ -158,6 +160,10 @@ pub struct DetectorInstance {
     /// The last load that succeeded, replayed after a trap.
     last_load: Option<(Vec<Feed>, String)>,
     traps: u64,
+    /// Counters of instances lost to traps, so totals survive a re-instantiation.
+    carried: Option<Counters>,
+    /// The counters after the last successful batch: what a trap would otherwise lose.
+    last_counters: Option<Counters>,
 }
 
 impl DetectorInstance {
@@ -206,7 +212,11 @@ impl DetectorInstance {
     pub fn evaluate_batch(&mut self, records: &str, now: i64) -> Result<Vec<Outcome>> {
         let guest = self.bindings.iocsieve_detector_detector();
         match guest.call_evaluate_batch(&mut self.store, records, now) {
-            Ok(outcomes) => Ok(outcomes),
+            Ok(outcomes) => {
+                // One more call per batch keeps what a later trap would otherwise lose.
+                self.last_counters = Some(guest.call_read_counters(&mut self.store)?);
+                Ok(outcomes)
+            }
             Err(_) => {
                 // Find the record that trapped by going one at a time.
                 self.recover()?;
@@ -218,10 +228,18 @@ impl DetectorInstance {
         }
     }
 
-    /// The guest's counters. They restart from zero after a trap.
+    /// The counters since the instance was made, across re-instantiations after traps; a
+    /// record that trapped counts as unreadable.
     pub fn counters(&mut self) -> Result<Counters> {
         let guest = self.bindings.iocsieve_detector_detector();
-        Ok(guest.call_read_counters(&mut self.store)?)
+        let mut counters = guest.call_read_counters(&mut self.store)?;
+        if let Some(carried) = &self.carried {
+            add_counters(&mut counters, carried);
+        }
+        counters.records_in += self.traps;
+        counters.records_out += self.traps;
+        counters.unreadable += self.traps;
+        Ok(counters)
     }
 
     /// Records that made the engine trap (and passed through unchanged).
@@ -230,6 +248,12 @@ impl DetectorInstance {
     }
 
     fn recover(&mut self) -> Result<()> {
+        if let Some(lost) = self.last_counters.take() {
+            match &mut self.carried {
+                Some(carried) => add_counters(carried, &lost),
+                None => self.carried = Some(lost),
+            }
+        }
         let (store, bindings) = self.runtime.new_store()?;
         self.store = store;
         self.bindings = bindings;
@@ -245,6 +269,33 @@ impl DetectorInstance {
         }
         Ok(())
     }
+}
+
+fn add_counters(total: &mut Counters, more: &Counters) {
+    fn add_named(total: &mut Vec<NamedCount>, more: &[NamedCount]) {
+        for m in more {
+            match total.iter_mut().find(|t| t.name == m.name) {
+                Some(t) => t.count += m.count,
+                None => total.push(m.clone()),
+            }
+        }
+    }
+    total.records_in += more.records_in;
+    total.records_out += more.records_out;
+    total.unreadable += more.unreadable;
+    total.without_profile += more.without_profile;
+    total.hits += more.hits;
+    total.suppressed += more.suppressed;
+    total.address_only_hits += more.address_only_hits;
+    total.dropped_misses += more.dropped_misses;
+    total.dropped_suppressed += more.dropped_suppressed;
+    total.output_key_collisions += more.output_key_collisions;
+    add_named(&mut total.hits_by_kind, &more.hits_by_kind);
+    add_named(
+        &mut total.suppressions_by_exclusion,
+        &more.suppressions_by_exclusion,
+    );
+    add_named(&mut total.records_by_profile, &more.records_by_profile);
 }
 
 /// Converts a feed format name (`auto`, `threatfox-json`, ..) to the contract's enum.

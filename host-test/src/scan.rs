@@ -87,12 +87,9 @@ pub fn scan(
     out.flush()?;
     progress.finish(err)?;
 
-    let mut counters = instance.counters()?;
-    // Lines that are not UTF-8 cannot cross into the component as text: the host passed
-    // them through itself, and counts them with the unreadable records.
-    counters.records_in += batch.not_utf8;
-    counters.records_out += batch.not_utf8;
-    counters.unreadable += batch.not_utf8 + instance.traps();
+    // Lines that are not UTF-8 crossed as empty lines, which the engine counted as
+    // unreadable; the host wrote the original bytes back.
+    let counters = instance.counters()?;
     writeln!(err, "iocsieve: {}", to_engine_counters(&counters))?;
     Ok(counters)
 }
@@ -105,7 +102,6 @@ struct Batch {
     /// The records as read, to write back unchanged.
     originals: Vec<u8>,
     ranges: Vec<(usize, usize)>,
-    not_utf8: u64,
 }
 
 impl Batch {
@@ -121,7 +117,7 @@ impl Batch {
             Ok(text) => self.text.push_str(text),
             // An empty line stands in for it; its outcome is "unchanged", and the original
             // bytes are written back.
-            Err(_) => self.not_utf8 += 1,
+            Err(_) => {}
         }
         self.text.push('\n');
     }
