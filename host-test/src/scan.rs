@@ -113,11 +113,10 @@ impl Batch {
         let start = self.originals.len();
         self.originals.extend_from_slice(record);
         self.ranges.push((start, self.originals.len()));
-        match std::str::from_utf8(record) {
-            Ok(text) => self.text.push_str(text),
-            // An empty line stands in for it; its outcome is "unchanged", and the original
-            // bytes are written back.
-            Err(_) => {}
+        // A record that is not UTF-8 cannot cross as text: an empty line stands in for it,
+        // which the engine counts as unreadable, and the original bytes are written back.
+        if let Ok(text) = std::str::from_utf8(record) {
+            self.text.push_str(text);
         }
         self.text.push('\n');
     }
