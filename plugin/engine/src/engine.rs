@@ -570,3 +570,154 @@ pub fn output_key(d: &Detector) -> Option<&str> {
         OutputPlacement::Flat { .. } => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed::{FeedFormat, FeedInput};
+
+    const FEED: &[u8] = br#"{"7": [{"ioc_value": "194.48.251.24:80", "ioc_type": "ip:port",
+        "threat_type": "botnet_cc", "malware": "elf.mirai", "malware_printable": "Mirai",
+        "confidence_level": 75, "first_seen_utc": "2026-06-19 08:12:44"}],
+        "8": [{"ioc_value": "194.48.251.24", "ioc_type": "ip", "threat_type": "payload_delivery",
+        "malware_printable": "Other", "confidence_level": 40}]}"#;
+    const HIT: &[u8] = br#"{"RemoteIP":"194.48.251.24","RemotePort":80}"#;
+
+    fn engine(settings: &str) -> Engine {
+        let input = FeedInput {
+            name: "tf",
+            format: FeedFormat::Auto,
+            content: FEED,
+        };
+        Engine::new(Detector::build(&[input], settings).expect("builds").0)
+    }
+
+    fn enriched(outcome: Outcome<'_>) -> serde_json::Value {
+        match outcome.emit {
+            Emit::Enriched(bytes) => serde_json::from_slice(bytes).expect("output is JSON"),
+            other => panic!("expected an enriched record, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_matching_indicator_is_listed_most_confident_first() {
+        let mut e = engine("");
+        let out = enriched(e.evaluate(HIT, 0));
+        let matches = out["iocsieve"]["Matches"].as_array().unwrap();
+        assert_eq!(matches.len(), 2);
+        assert_eq!(matches[0]["Indicator"], "194.48.251.24:80");
+        assert_eq!(matches[1]["IndicatorKind"], "ipv4");
+        assert_eq!(out["iocsieve"]["ThreatName"], "Mirai");
+        assert_eq!(e.counters().hits_by_kind["ip:port"], 1);
+        assert_eq!(e.counters().hits_by_kind["ipv4"], 1);
+    }
+
+    #[test]
+    fn flat_output_uses_the_prefix_and_never_overwrites() {
+        let mut e = engine("[output]\nprefix = \"Ioc\"\n");
+        let record = br#"{"RemoteIP":"194.48.251.24","RemotePort":80,"IocVerdict":"mine"}"#;
+        let out = enriched(e.evaluate(record, 0));
+        assert_eq!(out["IocVerdict"], "mine");
+        assert_eq!(out["IocVerdict_1"], "hit");
+        assert_eq!(out["IocThreatIpAddr"], "194.48.251.24");
+        assert_eq!(e.counters().output_key_collisions, 1);
+    }
+
+    #[test]
+    fn nested_output_moves_aside_for_an_existing_key() {
+        let mut e = engine("");
+        let record = br#"{"RemoteIP":"194.48.251.24","RemotePort":80,"iocsieve":1}"#;
+        let out = enriched(e.evaluate(record, 0));
+        assert_eq!(out["iocsieve"], 1);
+        assert_eq!(out["iocsieve_1"]["Verdict"], "hit");
+    }
+
+    #[test]
+    fn an_empty_object_and_whitespace_around_the_record_stay_valid() {
+        let mut e = engine("profile = \"DeviceNetworkEvents\"");
+        assert_eq!(e.evaluate(b"{}", 0).emit, Emit::Unchanged);
+        let out = enriched(e.evaluate(
+            b"  {\"RemoteIP\":\"194.48.251.24\",\"RemotePort\":\"80\"}  \r",
+            0,
+        ));
+        assert_eq!(out["iocsieve"]["Verdict"], "hit");
+    }
+
+    #[test]
+    fn hits_only_drops_misses_and_suppressed_hits_unless_kept() {
+        let rule = "[[exclusions]]\nname = \"lab\"\nreason = \"lab traffic\"\nwhen = { field = \"LocalIP\", in_cidr = [\"10.9.0.0/16\"] }\n";
+        let suppressed = br#"{"RemoteIP":"194.48.251.24","RemotePort":80,"LocalIP":"10.9.1.1"}"#;
+        let miss = br#"{"RemoteIP":"8.8.8.8","RemotePort":53}"#;
+
+        let mut e = engine(&format!("mode = \"hits-only\"\n{rule}"));
+        assert_eq!(e.evaluate(miss, 0).emit, Emit::Dropped);
+        let outcome = e.evaluate(suppressed, 0);
+        assert!(
+            matches!(&outcome.verdict, Verdict::Suppressed { exclusion, .. } if exclusion == "lab")
+        );
+        assert_eq!(outcome.emit, Emit::Dropped);
+        assert!(matches!(e.evaluate(HIT, 0).emit, Emit::Enriched(_)));
+        assert_eq!(e.evaluate(b"not json", 0).emit, Emit::Unchanged);
+        let c = e.counters();
+        assert_eq!(
+            (
+                c.dropped_misses,
+                c.dropped_suppressed,
+                c.records_out,
+                c.unreadable
+            ),
+            (1, 1, 2, 1)
+        );
+        assert_eq!(c.suppressions_by_exclusion["lab"], 1);
+
+        let mut kept = engine(&format!(
+            "mode = \"hits-only\"\nkeep_suppressed = true\n{rule}"
+        ));
+        let out = enriched(kept.evaluate(suppressed, 0));
+        assert_eq!(out["iocsieve"]["Verdict"], "suppressed");
+        assert_eq!(out["iocsieve"]["SuppressedBy"], "lab");
+        assert_eq!(out["iocsieve"]["SuppressionReason"], "lab traffic");
+    }
+
+    #[test]
+    fn counters_carry_over_a_reload() {
+        let mut e = engine("");
+        e.evaluate(HIT, 0);
+        let input = FeedInput {
+            name: "tf",
+            format: FeedFormat::Auto,
+            content: FEED,
+        };
+        e.replace(Detector::build(&[input], "").unwrap().0);
+        e.evaluate(HIT, 0);
+        let c = e.counters();
+        assert_eq!((c.records_in, c.hits), (2, 2));
+        assert_eq!(c.records_by_profile["DeviceNetworkEvents"], 2);
+        assert_eq!(c.hits_by_kind["ip:port"], 2);
+    }
+
+    #[test]
+    fn a_record_without_a_profile_is_a_counted_miss() {
+        let mut e = engine("");
+        assert_eq!(
+            e.evaluate(br#"{"src":"194.48.251.24"}"#, 0).verdict,
+            Verdict::Miss
+        );
+        assert_eq!(e.counters().without_profile, 1);
+    }
+
+    #[test]
+    fn an_unknown_forced_profile_is_a_settings_error() {
+        let input = FeedInput {
+            name: "tf",
+            format: FeedFormat::Auto,
+            content: FEED,
+        };
+        let err = Detector::build(&[input], "profile = \"Nope\"").unwrap_err();
+        assert_eq!(err.input, "settings");
+        assert!(
+            err.message.contains("Nope") && err.message.contains("DeviceNetworkEvents"),
+            "{err}"
+        );
+    }
+}
