@@ -115,10 +115,13 @@ impl ComponentRuntime {
         if execution == Execution::Interpreted {
             config.target("pulley64")?;
         }
-        // `IOCSIEVE_PERFMAP=1` names the guest's compiled functions for `perf report`.
-        if std::env::var_os("IOCSIEVE_PERFMAP").is_some() {
-            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
-        }
+        // `IOCSIEVE_PERFMAP=1` names the guest's compiled functions for `perf report`;
+        // `IOCSIEVE_PERFMAP=jitdump` writes a jitdump for `perf inject --jit` and annotation.
+        match std::env::var("IOCSIEVE_PERFMAP").as_deref() {
+            Ok("jitdump") => config.profiler(wasmtime::ProfilingStrategy::JitDump),
+            Ok(_) => config.profiler(wasmtime::ProfilingStrategy::PerfMap),
+            Err(_) => &mut config,
+        };
         let engine = Engine::new(&config)?;
         let component = Component::new(&engine, bytes)?;
         let mut linker = Linker::new(&engine);

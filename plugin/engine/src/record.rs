@@ -56,7 +56,7 @@ impl FieldTable {
     }
 
     /// What `path` means to the scan, if anything.
-    #[inline]
+    #[inline(always)]
     fn lookup(&self, path: &[u8]) -> Option<PathEntry> {
         let (&first, &last) = (path.first()?, path.last()?);
         self.by_len.get(path.len())?.iter().find_map(|(p, entry)| {
@@ -430,6 +430,10 @@ impl RecordScanner {
 
     /// Reads the string starting at the quote at `pos`; returns the offset after its closing
     /// quote and, for [`StringSink::Capture`], where its text lies.
+    ///
+    /// Inlined into the walk: a record has a score of short strings, and in a wasm runtime a
+    /// call per string costs more than reading it. Escapes take the out-of-line slow path.
+    #[inline(always)]
     fn read_string(
         &mut self,
         rec: &[u8],
@@ -437,33 +441,35 @@ impl RecordScanner {
         sink: StringSink,
     ) -> Result<(usize, Option<TextSpan>), ReadError> {
         let start = pos + 1;
-        let mut i = start;
-        // Fast path: no escapes, so the text is a slice of the record.
-        i = skip_plain_string_bytes(rec, i);
-        loop {
-            let Some(&b) = rec.get(i) else {
-                return Err(ReadError::Invalid { offset: i });
-            };
-            match b {
-                b'"' => {
-                    match sink {
-                        StringSink::Path => self.path.extend_from_slice(&rec[start..i]),
-                        StringSink::Capture | StringSink::Discard => {}
-                    }
-                    let captured = matches!(sink, StringSink::Capture).then_some((
-                        false,
-                        start as u32,
-                        i as u32,
-                    ));
-                    return Ok((i + 1, captured));
-                }
-                b'\\' => break,
-                0..=0x1f => return Err(ReadError::Invalid { offset: i }),
-                _ => i += 1,
-            }
+        let i = skip_plain_string_bytes(rec, start);
+        if rec.get(i) != Some(&b'"') {
+            return self.read_escaped_string(rec, start, i, sink);
         }
+        // No escapes: the text is a slice of the record.
+        if let StringSink::Path = sink {
+            self.path.extend_from_slice(&rec[start..i]);
+        }
+        let captured =
+            matches!(sink, StringSink::Capture).then_some((false, start as u32, i as u32));
+        Ok((i + 1, captured))
+    }
 
-        // Slow path: decode escapes into the path or the scratch buffer.
+    /// The rest of a string from offset `i`, where a backslash, a control character or the
+    /// end of the record stopped the fast path; escapes are decoded into the path or the
+    /// scratch buffer.
+    #[cold]
+    #[inline(never)]
+    fn read_escaped_string(
+        &mut self,
+        rec: &[u8],
+        start: usize,
+        i: usize,
+        sink: StringSink,
+    ) -> Result<(usize, Option<TextSpan>), ReadError> {
+        match rec.get(i) {
+            Some(b'\\') => {}
+            _ => return Err(ReadError::Invalid { offset: i }),
+        }
         let scratch_start = self.scratch.len();
         let mut out = std::mem::take(match sink {
             StringSink::Path => &mut self.path,
@@ -580,6 +586,7 @@ fn hex4(rec: &[u8], i: usize) -> Result<u16, ReadError> {
 /// Skips, eight bytes at a time, the bytes of a string that need no attention: everything
 /// but a quote, a backslash and control characters. Most of a record is string text, and a
 /// word-at-a-time loop costs an interpreter or a simple compiler far less than a byte loop.
+#[inline(always)]
 fn skip_plain_string_bytes(rec: &[u8], mut i: usize) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
@@ -595,6 +602,12 @@ fn skip_plain_string_bytes(rec: &[u8], mut i: usize) -> usize {
             return i + (special.trailing_zeros() / 8) as usize;
         }
         i += 8;
+    }
+    while let Some(&b) = rec.get(i) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        i += 1;
     }
     i
 }
@@ -720,7 +733,7 @@ mod tests {
         }
         // Bytes above 0x7f (UTF-8) and just above the control range are plain.
         let plain = "é€ !#~ abcdefgh".as_bytes();
-        assert_eq!(skip_plain_string_bytes(plain, 0), plain.len() / 8 * 8);
+        assert_eq!(skip_plain_string_bytes(plain, 0), plain.len());
     }
 
     #[test]
