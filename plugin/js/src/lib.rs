@@ -295,7 +295,7 @@ fn load_error(e: &LoadError) -> JsValue {
     let error = js_sys::Error::new(&e.to_string());
     error.set_name("IocsieveLoadError");
     let _ = js_sys::Reflect::set(&error, &"input".into(), &e.input.as_str().into());
-    let line = e.line.map_or(JsValue::NULL, |l| JsValue::from(l));
+    let line = e.line.map_or(JsValue::NULL, JsValue::from);
     let _ = js_sys::Reflect::set(&error, &"line".into(), &line);
     error.into()
 }
