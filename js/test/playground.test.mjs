@@ -43,6 +43,12 @@ const NETSTAT_RECORD = JSON.stringify({
   InitiatingProcessAccountName: "root",
 });
 
+// A one-indicator ThreatFox JSON export to paste.
+const PASTED_FEED = JSON.stringify({
+  42: [{ ioc_value: "198.51.100.23:8443", ioc_type: "ip:port", threat_type: "botnet_cc",
+         malware: "elf.testbot", malware_printable: "TestBot", confidence_level: 60 }],
+}, null, 2);
+
 let server;
 let context;
 let userDataDir;
@@ -157,6 +163,33 @@ test("the playground shows hits, follows exclusions, and reports bad settings", 
   assert.match(await page.textContent("#load-error"), /^settings, line \d+: .*loudness/);
   await page.fill("#settings", good);
   await page.waitForSelector("#load-error", { state: "hidden" });
+
+  // A pasted feed replaces the built-in one; a broken one is named in the error.
+  assert.equal(await page.isVisible("#feed-text"), false);
+  await page.selectOption("#feed-choice", "paste");
+  await page.fill("#feed-text", PASTED_FEED);
+  await page.waitForFunction(() => /^1 indicators loaded from pasted feed/.test(
+    document.querySelector("#load-status").textContent));
+  await page.fill("#logs", `${HIT_RECORD}\n{"DestinationIP":"198.51.100.23","DestinationPort":8443}\n`);
+  await page.waitForFunction(
+    () => document.querySelector("#results > li:nth-child(2)")?.dataset.verdict === "hit",
+  );
+  assert.deepEqual(await verdicts(page), ["miss", "hit"]);
+  assert.match(await page.textContent("#results > li:nth-child(2)"), /198\.51\.100\.23:8443.*TestBot/);
+  await page.fill("#feed-text", PASTED_FEED.slice(0, 40));
+  await page.waitForSelector("#load-error:not([hidden])");
+  assert.match(await page.textContent("#load-error"), /^pasted feed/);
+  // A picked file works the same way.
+  await page.selectOption("#feed-choice", "file");
+  await page.setInputFiles("#feed-file", {
+    name: "picked.json",
+    mimeType: "application/json",
+    buffer: Buffer.from(PASTED_FEED),
+  });
+  await page.waitForFunction(() => /from picked\.json/.test(
+    document.querySelector("#load-status").textContent));
+  assert.deepEqual(await verdicts(page), ["miss", "hit"]);
+  await page.selectOption("#feed-choice", "builtin");
 
   // The example records, with the enriched output shown, for the screenshot.
   await page.fill("#settings", settings);
