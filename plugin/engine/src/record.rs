@@ -58,10 +58,12 @@ impl FieldTable {
     /// What `path` means to the scan, if anything.
     #[inline(always)]
     fn lookup(&self, path: &[u8]) -> Option<PathEntry> {
-        let (&first, &last) = (path.first()?, path.last()?);
-        self.by_len.get(path.len())?.iter().find_map(|(p, entry)| {
-            (p[0] == first && p[p.len() - 1] == last && **p == *path).then_some(*entry)
-        })
+        for (candidate, entry) in self.by_len.get(path.len())? {
+            if same_bytes(candidate, path) {
+                return Some(*entry);
+            }
+        }
+        None
     }
 
     /// The slot of `path`, if the table has it.
@@ -583,6 +585,28 @@ fn hex4(rec: &[u8], i: usize) -> Result<u16, ReadError> {
     Ok(value)
 }
 
+/// Compares two slices of equal length a word at a time. A slice comparison would call
+/// `memcmp`, which in a wasm module is an out-of-line byte loop.
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a_words, mut b_words) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in a_words.by_ref().zip(b_words.by_ref()) {
+        if u64::from_le_bytes(x.try_into().expect("8 bytes"))
+            != u64::from_le_bytes(y.try_into().expect("8 bytes"))
+        {
+            return false;
+        }
+    }
+    a_words
+        .remainder()
+        .iter()
+        .zip(b_words.remainder())
+        .all(|(x, y)| x == y)
+}
+
 /// Skips, eight bytes at a time, the bytes of a string that need no attention: everything
 /// but a quote, a backslash and control characters. Most of a record is string text, and a
 /// word-at-a-time loop costs an interpreter or a simple compiler far less than a byte loop.
@@ -734,6 +758,24 @@ mod tests {
         // Bytes above 0x7f (UTF-8) and just above the control range are plain.
         let plain = "é€ !#~ abcdefgh".as_bytes();
         assert_eq!(skip_plain_string_bytes(plain, 0), plain.len());
+    }
+
+    #[test]
+    fn same_bytes_compares_words_and_tails() {
+        assert!(same_bytes(
+            b"InitiatingProcessFileName",
+            b"InitiatingProcessFileName"
+        ));
+        assert!(!same_bytes(
+            b"InitiatingProcessFileName",
+            b"InitiatingProcessFileNamf"
+        ));
+        assert!(!same_bytes(
+            b"xnitiatingProcessFileName",
+            b"InitiatingProcessFileName"
+        ));
+        assert!(!same_bytes(b"abc", b"abcd"));
+        assert!(same_bytes(b"", b""));
     }
 
     #[test]
