@@ -378,6 +378,44 @@ mod tests {
     }
 
     #[test]
+    fn observing_a_feed_reports_what_became_of_each_entry() {
+        let content = br#"{
+          "1": [{"ioc_value": "1.2.3.4:80", "ioc_type": "ip:port", "malware": "a"}],
+          "2": [{"ioc_value": "1.2.3.4:80", "ioc_type": "ip:port", "malware": "b"}],
+          "3": [{"ioc_value": "x", "ioc_type": "ja3_fingerprint", "malware": "c"}],
+          "4": [{"ioc_value": "not-a-hash", "ioc_type": "md5_hash", "malware": "d"}]
+        }"#;
+        let input = FeedInput {
+            name: "f",
+            format: FeedFormat::Auto,
+            content,
+        };
+        let mut seen = Vec::new();
+        let stats = observe_feed(&input, &mut |entry, outcome| {
+            let outcome = outcome.map_err(str::to_string);
+            seen.push((entry.info.context.malware.to_string(), outcome));
+        })
+        .unwrap();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), Ok(Kind::IpPort)),
+                ("b".to_string(), Ok(Kind::IpPort)),
+                (
+                    "c".to_string(),
+                    Err("unknown type: ja3_fingerprint".to_string())
+                ),
+                (
+                    "d".to_string(),
+                    Err("unreadable md5_hash value".to_string())
+                ),
+            ]
+        );
+        assert_eq!(stats.entries, 4);
+    }
+
+    #[test]
     fn an_unrecognised_feed_is_an_error_naming_it() {
         let mut set = IndicatorSet::default();
         let input = FeedInput {

@@ -13,7 +13,7 @@ pub(super) fn document(rule: &Rule) -> String {
     let mut d = String::new();
     let title = rule.title();
     let _ = writeln!(d, "# Hunting rule: {} indicators\n", cell(&title));
-    description(&mut d, rule, &title);
+    description(&mut d, rule);
     summary(&mut d, rule);
     indicator_table(&mut d, rule);
     queries(&mut d, rule);
@@ -26,7 +26,7 @@ pub(super) fn document(rule: &Rule) -> String {
     d
 }
 
-fn description(d: &mut String, rule: &Rule, title: &str) {
+fn description(d: &mut String, rule: &Rule) {
     let n = rule.indicators.len();
     let families: Vec<String> = rule.census.families.keys().map(family_phrase).collect();
     let family = match &rule.selection {
@@ -65,10 +65,14 @@ fn description(d: &mut String, rule: &Rule, title: &str) {
             .collect();
         let _ = write!(d, "The feed reports them as {}. ", join_words(&listed));
     }
+    let malware = rule
+        .census
+        .family_name()
+        .unwrap_or_else(|| "the malware".to_string());
     let _ = write!(
         d,
         "A connection to or from one of these endpoints, or a file or process with one of these \
-         hashes, points to a host that {title} has infected or is reaching; hunting over \
+         hashes, points to a host that {malware} has infected or is reaching; hunting over \
          history finds such activity from before the indicators reached the iocsieve edge \
          filter, and on hosts whose logs do not pass through it. The queries match what the \
          edge filter matches and leave out what its {} {} suppress, so a hunt here and the hits \

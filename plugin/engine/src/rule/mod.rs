@@ -363,19 +363,29 @@ impl Rule {
 
 fn title(selection: &Selection, census: &FeedCensus) -> String {
     match selection {
-        Selection::Malware(name) => match census.families.keys().next() {
-            Some((printable, _, _)) if census.families.len() == 1 && !printable.is_empty() => {
-                printable.clone()
-            }
-            _ => name.clone(),
-        },
+        Selection::Malware(name) => census.family_name().unwrap_or_else(|| name.clone()),
         Selection::ThreatType(t) => format!("threat type {t}"),
-        Selection::All => match census.families.keys().next() {
-            Some((printable, _, _)) if census.families.len() == 1 && !printable.is_empty() => {
-                printable.clone()
-            }
-            _ => "all feed".to_string(),
-        },
+        Selection::All => census
+            .family_name()
+            .unwrap_or_else(|| "all feed".to_string()),
+    }
+}
+
+impl FeedCensus {
+    /// The printable name of the family, when the entries have one (`elf.mirai` and
+    /// `win.mirai` are both "Mirai").
+    pub fn family_name(&self) -> Option<String> {
+        let mut names: Vec<&str> = self
+            .families
+            .keys()
+            .map(|(printable, _, _)| printable.as_str())
+            .filter(|p| !p.is_empty())
+            .collect();
+        names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        match names.as_slice() {
+            [name] => Some(name.to_string()),
+            _ => None,
+        }
     }
 }
 
