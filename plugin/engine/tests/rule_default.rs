@@ -141,7 +141,8 @@ fn default_rule_carries_every_element() {
     assert!(dne.contains("InitiatingProcessCommandLine has \"/opt/backup/backup_script.sh\""));
 
     let agreement = section(&doc, "How the queries agree with the edge filter");
-    assert!(agreement.contains("KQL cannot say everything the edge does"));
+    assert!(agreement.contains("Here the queries do less than the edge"));
+    assert!(agreement.contains("with the port on the same side"));
 
     let tables = section(&doc, "Sentinel tables used");
     for table in [

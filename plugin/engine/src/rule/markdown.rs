@@ -193,8 +193,10 @@ fn queries(d: &mut String, rule: &Rule) {
     let _ = writeln!(
         d,
         "Run them in Microsoft Sentinel (Logs, or Hunting as a custom query) over the time range \
-         to hunt in. Each holds its indicators in `let` lists; a list longer than {} values is \
-         split over several queries (part 1 of n, ...), which together mean one query.\n",
+         to hunt in. Each is self-contained: it defines the helper functions it uses \
+         (`IocAddress`, `IocEndpoint`) and holds its indicators in `let` lists; lists longer \
+         than {} values in all are split over several queries (part 1 of n, ...), which \
+         together mean one query.\n",
         rule.max_list
     );
     let mut current = "";
@@ -281,11 +283,11 @@ fn agreement(d: &mut String, rule: &Rule) {
     }
     points.push(format!(
         "`IocAddress()` turns an IPv4-mapped IPv6 address written `::ffff:a.b.c.d` (any case) \
-         into `a.b.c.d` before comparing, as the edge does. KQL cannot say everything the edge \
-         does here: the edge parses every spelling of an address (`::ffff:c230:fb18`, \
+         into `a.b.c.d` before comparing, as the edge does. Here the queries do less than the \
+         edge: the edge parses every spelling of an address (`::ffff:c230:fb18`, \
          `0:0:0:0:0:ffff:a.b.c.d`, leading zeros, brackets, zone ids), while the queries compare \
-         the other spellings as text, ignoring case, against the compressed form of RFC 5952 \
-         (`{}`), and miss the rest.",
+         addresses as text, ignoring case, with IPv6 indicators in the compressed form of \
+         RFC 5952 (`{}`), so a log that spells an address another way matches at the edge only.",
         "2001:db8::1"
     ));
     points.push(
