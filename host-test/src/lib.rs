@@ -5,10 +5,12 @@
 //! - [`scan`]: the main job, log records in and tagged records out.
 //! - [`bench`]: records per second natively and through the component.
 //! - [`input`]: reading feeds, settings and records (NDJSON or a JSON array).
+//! - [`rule`]: the Sentinel hunting rule for a feed (native engine).
 //! - [`cases`]: the shared cases with expected verdicts, for conformance tests.
 
 pub mod bench;
 pub mod cases;
 pub mod component;
 pub mod input;
+pub mod rule;
 pub mod scan;

@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use iocsieve_host::bench::{BenchOptions, bench};
 use iocsieve_host::component::{ComponentRuntime, Execution, feed_format, locate_component};
+use iocsieve_host::rule::{RuleCommand, RuleFormat, rule};
 use iocsieve_host::scan::{ScanOptions, parse_now, scan, system_now};
 
 #[derive(Parser)]
@@ -72,6 +73,32 @@ enum Command {
         #[arg(value_name = "RECORDS")]
         records: PathBuf,
     },
+    /// Write the Sentinel hunting rule for a feed: description, indicators, KQL queries
+    /// and exclusions, agreeing with the edge filter. Runs the native engine (no component).
+    Rule {
+        /// An indicator feed (repeat for several). Default: the built-in Mirai feed.
+        #[arg(long = "feed", value_name = "FILE")]
+        feeds: Vec<PathBuf>,
+        /// The feeds' format: auto, threatfox-json, threatfox-csv, threatfox-api.
+        #[arg(long, default_value = "auto", value_parser = parse_feed_format)]
+        feed_format: String,
+        /// Settings file (TOML or JSON): the exclusions, profiles and address-only matching
+        /// the edge uses.
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+        /// Only this malware family: its name, id (elf.mirai) or an alias, any case.
+        #[arg(long, value_name = "NAME", conflicts_with = "threat_type")]
+        malware: Option<String>,
+        /// Only this threat type (botnet_cc, payload, ...), any case.
+        #[arg(long, value_name = "TYPE")]
+        threat_type: Option<String>,
+        /// markdown (the document) or kql (the queries alone).
+        #[arg(long, default_value = "markdown", value_parser = ["markdown", "kql"])]
+        format: String,
+        /// The most indicator values one query holds; longer lists are split.
+        #[arg(long, default_value_t = iocsieve_engine::rule::DEFAULT_MAX_LIST)]
+        max_list: usize,
+    },
 }
 
 fn parse_feed_format(name: &str) -> Result<String, String> {
@@ -94,6 +121,37 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if let Command::Rule {
+        feeds,
+        feed_format: format,
+        settings,
+        malware,
+        threat_type,
+        format: output,
+        max_list,
+    } = cli.command
+    {
+        let selection = match (malware, threat_type) {
+            (Some(m), _) => iocsieve_engine::rule::Selection::Malware(m),
+            (None, Some(t)) => iocsieve_engine::rule::Selection::ThreatType(t),
+            (None, None) => iocsieve_engine::rule::Selection::All,
+        };
+        let command = RuleCommand {
+            feeds,
+            feed_format: iocsieve_engine::FeedFormat::from_name(&format).context("feed format")?,
+            settings,
+            selection,
+            format: if output == "kql" {
+                RuleFormat::Kql
+            } else {
+                RuleFormat::Markdown
+            },
+            max_list,
+        };
+        let mut out = std::io::stdout().lock();
+        rule(&command, &mut out)?;
+        return Ok(out.flush()?);
+    }
     let component_path = match cli.component {
         Some(path) => path,
         None => locate_component()?,
@@ -149,6 +207,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             bench(&runtime_of, &options, &mut std::io::stdout())?;
         }
+        Command::Rule { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

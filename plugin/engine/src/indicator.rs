@@ -379,6 +379,46 @@ impl IndicatorSet {
     }
 }
 
+/// Reading the whole set back, for reports such as the hunting rule.
+impl IndicatorSet {
+    /// Every stored indicator with its value, in no particular order. Entries that share
+    /// a value (reported twice, or by two feeds) each appear once.
+    pub fn iter(&self) -> impl Iterator<Item = (IndicatorValue, IndicatorRef<'_>)> + '_ {
+        let v4 = self
+            .v4
+            .iter()
+            .map(|(&a, &h)| (IndicatorValue::Ip(IpAddr::V4(a.into())), h));
+        let v6 = self
+            .v6
+            .iter()
+            .map(|(&a, &h)| (IndicatorValue::Ip(IpAddr::V6(a.into())), h));
+        let v4_port = self.v4_port.iter().map(|(&key, &h)| {
+            let (addr, port) = split_v4_port_key(key);
+            (IndicatorValue::IpPort(IpAddr::V4(addr.into()), port), h)
+        });
+        let v6_port = self
+            .v6_port
+            .iter()
+            .map(|(&(a, p), &h)| (IndicatorValue::IpPort(IpAddr::V6(a.into()), p), h));
+        let md5 = self.md5.iter().map(|(&x, &h)| (IndicatorValue::Md5(x), h));
+        let sha1 = self
+            .sha1
+            .iter()
+            .map(|(&x, &h)| (IndicatorValue::Sha1(x), h));
+        let sha256 = self
+            .sha256
+            .iter()
+            .map(|(&x, &h)| (IndicatorValue::Sha256(x), h));
+        v4.chain(v6)
+            .chain(v4_port)
+            .chain(v6_port)
+            .chain(md5)
+            .chain(sha1)
+            .chain(sha256)
+            .flat_map(move |(value, head)| self.chain(head).map(move |id| (value, self.get(id))))
+    }
+}
+
 fn v4_port_key(addr: u32, port: u16) -> u64 {
     u64::from(addr) << 16 | u64::from(port)
 }
@@ -463,6 +503,40 @@ mod tests {
             set.insert(IndicatorValue::Md5([n; 16]), info(&n.to_string(), "same"));
         }
         assert_eq!(set.contexts.len(), 1);
+    }
+
+    #[test]
+    fn iter_reads_every_entry_back_with_its_value() {
+        let mut set = IndicatorSet::default();
+        let ip: IpAddr = "194.48.251.24".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let values = [
+            IndicatorValue::Ip(ip),
+            IndicatorValue::Ip(v6),
+            IndicatorValue::IpPort(ip, 80),
+            IndicatorValue::IpPort(v6, 443),
+            IndicatorValue::Md5([1; 16]),
+            IndicatorValue::Sha1([2; 20]),
+            IndicatorValue::Sha256([3; 32]),
+        ];
+        for (n, v) in values.iter().enumerate() {
+            set.insert(*v, info(&n.to_string(), "m"));
+        }
+        set.insert(values[2], info("again", "other"));
+        let mut read: Vec<(String, String)> = set
+            .iter()
+            .map(|(v, e)| (v.to_string(), e.id.to_string()))
+            .collect();
+        read.sort();
+        let mut want: Vec<(String, String)> = values
+            .iter()
+            .enumerate()
+            .map(|(n, v)| (v.to_string(), n.to_string()))
+            .collect();
+        want.push(("194.48.251.24:80".into(), "again".into()));
+        want.sort();
+        assert_eq!(read, want);
+        assert!(set.iter().all(|(v, e)| v.kind() == e.kind));
     }
 
     #[test]

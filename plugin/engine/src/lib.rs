@@ -35,6 +35,7 @@ pub mod indicator;
 pub mod normalize;
 mod output;
 pub mod record;
+pub mod rule;
 pub mod settings;
 pub mod timestamp;
 

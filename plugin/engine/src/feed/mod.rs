@@ -9,7 +9,7 @@ mod threatfox;
 
 use std::collections::BTreeMap;
 
-use crate::indicator::{IndicatorInfo, IndicatorSet, IndicatorValue, Kind};
+use crate::indicator::{EntryId, IndicatorInfo, IndicatorSet, IndicatorValue, Kind};
 use crate::normalize::{parse_hex, parse_ip, parse_ip_port, refang};
 
 /// How a feed is written.
@@ -108,11 +108,21 @@ pub struct FeedEntry {
     pub info: IndicatorInfo,
 }
 
+/// What became of one feed entry: loaded as an indicator of a kind, or skipped for a reason.
+pub type EntryOutcome<'r> = Result<Kind, &'r str>;
+
+/// Sees every entry a feed has, with what became of it (see [`observe_feed`]).
+pub type EntryObserver<'o> = dyn FnMut(&FeedEntry, EntryOutcome<'_>) + 'o;
+
 /// Normalises feed entries into an indicator set and counts what became of each.
 pub struct FeedLoader<'s> {
     set: &'s mut IndicatorSet,
     stats: FeedStats,
     feed_index: u16,
+    observer: Option<&'s mut EntryObserver<'s>>,
+    /// The reason the entry being added was skipped, kept only while observing.
+    last_skip: Option<String>,
+    observing: bool,
 }
 
 impl<'s> FeedLoader<'s> {
@@ -125,12 +135,36 @@ impl<'s> FeedLoader<'s> {
             set,
             stats,
             feed_index,
+            observer: None,
+            last_skip: None,
+            observing: false,
         }
+    }
+
+    /// Adds one entry (see [`FeedLoader::add_entry`]), telling the observer, if any, what
+    /// became of it.
+    pub fn add(&mut self, entry: FeedEntry) {
+        let Some(observer) = self.observer.take() else {
+            return self.add_entry(entry);
+        };
+        let seen = entry.clone();
+        let before = self.set.len();
+        self.last_skip = None;
+        self.add_entry(entry);
+        match self.last_skip.take() {
+            Some(reason) => observer(&seen, Err(&reason)),
+            None if self.set.len() > before => {
+                let id = EntryId::try_from(before).expect("fewer than 2^32 indicators");
+                observer(&seen, Ok(self.set.get(id).kind));
+            }
+            None => observer(&seen, Err("not loaded")),
+        }
+        self.observer = Some(observer);
     }
 
     /// Adds one entry; values are normalised here (refanged, trimmed, addresses and hashes
     /// parsed into their binary form).
-    pub fn add(&mut self, mut entry: FeedEntry) {
+    fn add_entry(&mut self, mut entry: FeedEntry) {
         self.stats.entries += 1;
         let value = refang(&entry.value);
         if value.is_empty() {
@@ -173,6 +207,9 @@ impl<'s> FeedLoader<'s> {
     /// Counts an entry that was not loaded.
     pub fn skip(&mut self, reason: &str) {
         *self.stats.skipped.entry(reason.to_string()).or_default() += 1;
+        if self.observing {
+            self.last_skip = Some(reason.to_string());
+        }
     }
 }
 
@@ -181,6 +218,26 @@ pub fn load_feed(
     input: &FeedInput<'_>,
     feed_index: u16,
     set: &mut IndicatorSet,
+) -> Result<FeedStats, FeedError> {
+    read_feed(input, feed_index, set, None)
+}
+
+/// Reads `input` as [`load_feed`] does, calling `observer` with every entry and what
+/// became of it, so a report can count the entries the engine did not load (a kind it does
+/// not support, an unreadable value) by their metadata.
+pub fn observe_feed(
+    input: &FeedInput<'_>,
+    observer: &mut EntryObserver<'_>,
+) -> Result<FeedStats, FeedError> {
+    let mut set = IndicatorSet::default();
+    read_feed(input, 0, &mut set, Some(observer))
+}
+
+fn read_feed<'s>(
+    input: &FeedInput<'_>,
+    feed_index: u16,
+    set: &'s mut IndicatorSet,
+    observer: Option<&'s mut EntryObserver<'s>>,
 ) -> Result<FeedStats, FeedError> {
     let error = |line: Option<u32>, message: String| FeedError {
         feed: input.name.to_string(),
@@ -207,6 +264,8 @@ pub fn load_feed(
         given => given,
     };
     let mut loader = FeedLoader::new(set, input.name, feed_index);
+    loader.observing = observer.is_some();
+    loader.observer = observer;
     loader.stats.format = format.name().to_string();
     let result = match format {
         FeedFormat::ThreatfoxJson => threatfox::read_export_json(text, &mut loader),
@@ -316,6 +375,44 @@ mod tests {
             Some(FeedFormat::ThreatfoxCsv)
         );
         assert_eq!(detect_format("hello"), None);
+    }
+
+    #[test]
+    fn observing_a_feed_reports_what_became_of_each_entry() {
+        let content = br#"{
+          "1": [{"ioc_value": "1.2.3.4:80", "ioc_type": "ip:port", "malware": "a"}],
+          "2": [{"ioc_value": "1.2.3.4:80", "ioc_type": "ip:port", "malware": "b"}],
+          "3": [{"ioc_value": "x", "ioc_type": "ja3_fingerprint", "malware": "c"}],
+          "4": [{"ioc_value": "not-a-hash", "ioc_type": "md5_hash", "malware": "d"}]
+        }"#;
+        let input = FeedInput {
+            name: "f",
+            format: FeedFormat::Auto,
+            content,
+        };
+        let mut seen = Vec::new();
+        let stats = observe_feed(&input, &mut |entry, outcome| {
+            let outcome = outcome.map_err(str::to_string);
+            seen.push((entry.info.context.malware.to_string(), outcome));
+        })
+        .unwrap();
+        seen.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            seen,
+            [
+                ("a".to_string(), Ok(Kind::IpPort)),
+                ("b".to_string(), Ok(Kind::IpPort)),
+                (
+                    "c".to_string(),
+                    Err("unknown type: ja3_fingerprint".to_string())
+                ),
+                (
+                    "d".to_string(),
+                    Err("unreadable md5_hash value".to_string())
+                ),
+            ]
+        );
+        assert_eq!(stats.entries, 4);
     }
 
     #[test]
