@@ -4,6 +4,7 @@
 //! - [`component`]: compiling and instantiating the component, with trap recovery.
 //! - [`scan`]: the main job, log records in and tagged records out.
 //! - [`bench`]: records per second natively and through the component.
+//! - [`serve`]: `iocsieve serve`, the sidecar that runs the component beside Vector.
 //! - [`input`]: reading feeds, settings and records (NDJSON or a JSON array).
 //! - [`cases`]: the shared cases with expected verdicts, for conformance tests.
 
@@ -12,3 +13,4 @@ pub mod cases;
 pub mod component;
 pub mod input;
 pub mod scan;
+pub mod serve;

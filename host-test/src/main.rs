@@ -72,6 +72,9 @@ enum Command {
         #[arg(value_name = "RECORDS")]
         records: PathBuf,
     },
+    /// Run beside Vector: take batches from its `http` sink, post the results to its
+    /// `http_server` source, answer only once they were accepted. SIGHUP reloads the feeds.
+    Serve(iocsieve_host::serve::cli::ServeArgs),
 }
 
 fn parse_feed_format(name: &str) -> Result<String, String> {
@@ -148,6 +151,9 @@ fn run(cli: Cli) -> Result<()> {
                 interpreted,
             };
             bench(&runtime_of, &options, &mut std::io::stdout())?;
+        }
+        Command::Serve(args) => {
+            iocsieve_host::serve::cli::run(&runtime_of(Execution::Compiled)?, &args)?;
         }
     }
     Ok(())
