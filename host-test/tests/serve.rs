@@ -828,11 +828,19 @@ fn vector_end_to_end_when_a_vector_binary_is_given() {
     let status = Command::new(&vector)
         .args(["validate", "--no-environment"])
         .arg(&shipped)
-        .env(
-            "SENTINEL_CUSTOMER_ID",
-            "00000000-0000-0000-0000-000000000000",
-        )
-        .env("SENTINEL_SHARED_KEY", "c2hhcmVk")
+        .envs([
+            ("IOCSIEVE_SERVE_TOKEN", "token"),
+            (
+                "SENTINEL_DCE",
+                "https://example-dce.westeurope-1.ingest.monitor.azure.com",
+            ),
+            ("SENTINEL_DCR_ID", "dcr-00000000000000000000000000000000"),
+            ("AZURE_TENANT_ID", "00000000-0000-0000-0000-000000000000"),
+            ("AZURE_CLIENT_ID", "00000000-0000-0000-0000-000000000000"),
+            ("AZURE_CLIENT_SECRET", "secret"),
+            ("ARCHIVE_BUCKET", "archive"),
+            ("AWS_REGION", "eu-west-1"),
+        ])
         .status()
         .expect("vector runs");
     assert!(status.success(), "vector validate {}", shipped.display());

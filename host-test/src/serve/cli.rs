@@ -122,6 +122,13 @@ fn read_secret(path: &std::path::Path) -> Result<String> {
 /// Runs the sidecar until SIGTERM or SIGINT; SIGHUP reloads the feeds and settings.
 pub fn run(runtime: &ComponentRuntime, args: &ServeArgs) -> Result<()> {
     let options = args.options()?;
+    if options.token.is_none() && !options.listen.ip().is_loopback() {
+        eprintln!(
+            "iocsieve serve: warning: listening on {} without a token: anyone who can reach it \
+             can inject records into the pipeline (set {TOKEN_ENV} or --token-file)",
+            options.listen
+        );
+    }
     let downstream = options.downstream.clone();
     let mut signals = signal_hook::iterator::Signals::new([SIGHUP, SIGTERM, SIGINT])
         .context("cannot install the signal handlers")?;
