@@ -16,6 +16,10 @@
 //! the queue is full the dispatcher answers 429 at once: backpressure reaches Vector's
 //! buffers instead of piling up here.
 //!
+//! Best effort: with [`SocketOptions`] the sidecar also takes NDJSON over plain TCP (Vector's
+//! `socket` sink) and writes the results to a `socket` source, with no acknowledgement in
+//! either direction; see the `socket` module.
+//!
 //! Reload: the feeds and settings are read again and built in a probe instance first; only a
 //! set that loaded is published, and each worker swaps it in between two batches, so every
 //! batch is evaluated against one whole set. A bad set is reported (a log line and
@@ -24,6 +28,7 @@
 mod body;
 pub mod cli;
 pub mod metrics;
+mod socket;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,7 +54,8 @@ pub struct ServeOptions {
     pub load: ScanOptions,
     /// Where to listen; port 0 picks a free port (see [`Sidecar::local_addr`]).
     pub listen: SocketAddr,
-    /// Where to post the results: the URL of a Vector `http_server` source.
+    /// Where to post the results: the URL of a Vector `http_server` source. Empty when
+    /// records come by socket only; HTTP batches then get 404.
     pub downstream: String,
     /// An `Authorization` header value for the downstream (e.g. `Basic ...`).
     pub downstream_authorization: Option<String>,
@@ -67,6 +73,17 @@ pub struct ServeOptions {
     pub watch: Option<Duration>,
     /// A fixed evaluation time (seconds since 1970), for tests; none: the clock.
     pub now: Option<i64>,
+    /// Also take NDJSON over plain TCP (Vector's `socket` sink), best effort.
+    pub socket: Option<SocketOptions>,
+}
+
+/// The best-effort path: NDJSON over TCP in, NDJSON over TCP out.
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    /// Where Vector's `socket` sink connects.
+    pub listen: SocketAddr,
+    /// `host:port` of Vector's `socket` source.
+    pub downstream: String,
 }
 
 impl ServeOptions {
@@ -85,6 +102,7 @@ impl ServeOptions {
             max_body_bytes: 64 << 20,
             watch: None,
             now: None,
+            socket: None,
         }
     }
 }
@@ -149,6 +167,7 @@ impl Control {
 /// A running sidecar.
 pub struct Sidecar {
     addr: SocketAddr,
+    socket: Option<(SocketAddr, JoinHandle<()>)>,
     control: Control,
     dispatcher: JoinHandle<()>,
     workers: Vec<JoinHandle<()>>,
@@ -226,6 +245,14 @@ impl Sidecar {
                 .name("iocsieve-reload".into())
                 .spawn(move || reload_loop(&shared, &reload_rx))?
         };
+        let socket = match shared.options.socket.clone() {
+            Some(options) => Some(socket::start(
+                shared.clone(),
+                options.listen,
+                options.downstream,
+            )?),
+            None => None,
+        };
         let dispatcher = {
             let shared = shared.clone();
             std::thread::Builder::new()
@@ -234,6 +261,7 @@ impl Sidecar {
         };
         Ok(Sidecar {
             addr,
+            socket,
             control,
             dispatcher,
             workers,
@@ -246,6 +274,11 @@ impl Sidecar {
         self.addr
     }
 
+    /// The address of the best-effort socket listener, if there is one.
+    pub fn socket_addr(&self) -> Option<SocketAddr> {
+        self.socket.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// A handle to reload or stop it.
     pub fn control(&self) -> Control {
         self.control.clone()
@@ -254,6 +287,9 @@ impl Sidecar {
     /// Waits until [`Control::stop`] was called and every batch taken was answered.
     pub fn wait(self) {
         let _ = self.dispatcher.join();
+        if let Some((_, acceptor)) = self.socket {
+            let _ = acceptor.join();
+        }
         for worker in self.workers {
             let _ = worker.join();
         }
@@ -319,6 +355,13 @@ fn route(request: Request, shared: &Shared, queue: &SyncSender<Job>) {
                     .expect("a valid header"),
             );
             let _ = request.respond(response);
+        }
+        (Method::Post | Method::Put, _) if shared.options.downstream.is_empty() => {
+            answer(
+                request,
+                404,
+                "no --downstream: this sidecar takes records by socket only",
+            );
         }
         (Method::Post | Method::Put, _) => {
             shared.metrics.in_flight.fetch_add(1, Ordering::SeqCst);
@@ -417,23 +460,12 @@ fn work(id: usize, shared: &Shared, queue: &Mutex<Receiver<Job>>, ready: mpsc::S
             Ok(job) => job,
             Err(_) => break,
         };
-        if shared.generation.load(Ordering::SeqCst) != generation {
-            let set = shared.current_set();
-            match load_inputs(
-                &mut instance,
-                set.feeds.clone(),
-                &set.settings,
-                &shared.options.load,
-            ) {
-                Ok(_) => generation = set.generation,
-                // The probe loaded this very set; should this instance still refuse it,
-                // it keeps its previous set and tries again before the next batch.
-                Err(e) => shared.log.line(format_args!(
-                    "worker {id} could not swap in feed set {}: {e:#}",
-                    set.generation
-                )),
-            }
-        }
+        refresh_set(
+            shared,
+            &mut instance,
+            &mut generation,
+            &format!("worker {id}"),
+        );
         let result = handle(job, shared, &mut instance, &agent);
         shared.metrics.in_flight.fetch_sub(1, Ordering::SeqCst);
         if result != BatchResult::Rejected
@@ -443,6 +475,28 @@ fn work(id: usize, shared: &Shared, queue: &Mutex<Receiver<Job>>, ready: mpsc::S
                 .metrics
                 .worker_counters(id, &counters, instance.traps());
         }
+    }
+}
+
+/// Swaps the published indicator set into `instance` if it holds an older one.
+fn refresh_set(shared: &Shared, instance: &mut DetectorInstance, generation: &mut u64, who: &str) {
+    if shared.generation.load(Ordering::SeqCst) == *generation {
+        return;
+    }
+    let set = shared.current_set();
+    match load_inputs(
+        instance,
+        set.feeds.clone(),
+        &set.settings,
+        &shared.options.load,
+    ) {
+        Ok(_) => *generation = set.generation,
+        // The probe loaded this very set; should this instance still refuse it, it keeps
+        // its previous set and tries again before the next batch.
+        Err(e) => shared.log.line(format_args!(
+            "{who} could not swap in feed set {}: {e:#}",
+            set.generation
+        )),
     }
 }
 

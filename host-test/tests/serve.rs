@@ -19,7 +19,7 @@ use common::{NOW, loaded, runtime};
 use iocsieve_host::cases::{Case, Expected, load_cases};
 use iocsieve_host::component::{Emit, FeedFormat, locate_component};
 use iocsieve_host::scan::ScanOptions;
-use iocsieve_host::serve::{ServeOptions, Sidecar};
+use iocsieve_host::serve::{ServeOptions, Sidecar, SocketOptions};
 
 // ---------------------------------------------------------------------------------------
 // The receiver: a stand-in for Vector's `http_server` source.
@@ -656,6 +656,88 @@ fn watching_reloads_a_changed_feed() {
     assert_eq!(receiver.records().len(), 1, "no longer a hit, so dropped");
     sidecar.stop();
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Lines received on a TCP listener, as Vector's `socket` source would take them.
+fn socket_receiver() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let lines = lines.clone();
+                std::thread::spawn(move || {
+                    for line in BufReader::new(stream.unwrap()).lines() {
+                        lines.lock().unwrap().push(line.unwrap());
+                    }
+                });
+            }
+        });
+    }
+    (addr, lines)
+}
+
+fn socket_sidecar(case: &Case, downstream: String) -> Sidecar {
+    let mut options = ServeOptions::new(case_options(case, false), String::new());
+    options.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    options.now = Some(NOW);
+    options.socket = Some(SocketOptions {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        downstream,
+    });
+    Sidecar::start(runtime(), options).expect("starts")
+}
+
+#[test]
+fn the_socket_path_gives_the_same_records_best_effort() {
+    let case = seed();
+    let (receiver, lines) = socket_receiver();
+    let sidecar = socket_sidecar(&case, receiver.to_string());
+    let records: Vec<String> = case.logs.iter().flat_map(|l| l.records.clone()).collect();
+    let mut expected = Vec::new();
+    for log in &case.logs {
+        expected.extend(component_output(&case, false, &log.records));
+    }
+    // As Vector's `socket` sink writes: one record per line, in pieces.
+    let mut stream = std::net::TcpStream::connect(sidecar.socket_addr().unwrap()).unwrap();
+    let text = records.join("\n") + "\n";
+    let (first, second) = text.as_bytes().split_at(text.len() / 2);
+    stream.write_all(first).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(second).unwrap();
+    drop(stream);
+    wait_until("every record on the socket", || {
+        lines.lock().unwrap().len() >= records.len()
+    });
+    assert_eq!(*lines.lock().unwrap(), expected);
+    // HTTP batches have no downstream here.
+    assert_eq!(post(sidecar.local_addr(), b"{}", &[]), 404);
+    sidecar.stop();
+}
+
+#[test]
+fn the_socket_path_counts_what_it_could_not_deliver() {
+    let case = seed();
+    let sidecar = socket_sidecar(&case, format!("127.0.0.1:{}", free_port()));
+    let records = &case.logs[0].records;
+    let mut stream = std::net::TcpStream::connect(sidecar.socket_addr().unwrap()).unwrap();
+    stream
+        .write_all((records.join("\n") + "\n").as_bytes())
+        .unwrap();
+    drop(stream);
+    let control = sidecar.control();
+    wait_until("the records counted as lost", || {
+        control.metrics().records_lost.load(Ordering::Relaxed) == records.len() as u64
+    });
+    let (_, text) = get(sidecar.local_addr(), "/metrics", None);
+    assert_eq!(
+        metric(&text, "iocsieve_records_lost_total"),
+        records.len() as f64
+    );
+    sidecar.stop();
 }
 
 // ---------------------------------------------------------------------------------------

@@ -117,6 +117,19 @@ impl Batch {
         Ok(batch)
     }
 
+    /// Splits newline-delimited records, whatever their first byte (a socket carries one
+    /// record per line, never an array).
+    pub fn from_lines(lines: &[u8]) -> Batch {
+        let mut batch = Batch::default();
+        for line in lines.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                batch.push(line);
+            }
+        }
+        batch
+    }
+
     fn push(&mut self, record: &[u8]) {
         let start = self.originals.len();
         self.originals.extend_from_slice(record);
@@ -164,6 +177,12 @@ mod tests {
             assert_eq!(records(&batch), [r#"{"a":1}"#, r#"{"b":2}"#], "{body:?}");
             assert_eq!(batch.text, "{\"a\":1}\n{\"b\":2}\n");
         }
+    }
+
+    #[test]
+    fn lines_are_records_even_when_they_start_with_a_bracket() {
+        let batch = Batch::from_lines(b"[1,2]\r\n\n{\"a\":1}");
+        assert_eq!(records(&batch), ["[1,2]", r#"{"a":1}"#]);
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
-use super::{ServeOptions, Sidecar};
+use super::{ServeOptions, Sidecar, SocketOptions};
 use crate::component::{ComponentRuntime, feed_format};
 use crate::scan::{ScanOptions, parse_now};
 
@@ -35,8 +35,14 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1:9680")]
     pub listen: SocketAddr,
     /// Where to post the results: the URL of Vector's `http_server` source.
-    #[arg(long, value_name = "URL")]
-    pub downstream: String,
+    #[arg(long, value_name = "URL", required_unless_present = "socket_listen")]
+    pub downstream: Option<String>,
+    /// Best effort: also take NDJSON over plain TCP here (Vector's `socket` sink).
+    #[arg(long, value_name = "ADDR", requires = "socket_downstream")]
+    pub socket_listen: Option<SocketAddr>,
+    /// Best effort: write the results as NDJSON over TCP to HOST:PORT (a `socket` source).
+    #[arg(long, value_name = "HOST:PORT", requires = "socket_listen")]
+    pub socket_downstream: Option<String>,
     /// File holding the bearer token every request must carry (or set IOCSIEVE_SERVE_TOKEN).
     #[arg(long, value_name = "FILE")]
     pub token_file: Option<PathBuf>,
@@ -78,9 +84,18 @@ impl ServeArgs {
             now: 0,
             inputs: Vec::new(),
         };
-        let mut options = ServeOptions::new(load, self.downstream.clone());
-        if !(self.downstream.starts_with("http://") || self.downstream.starts_with("https://")) {
-            bail!("--downstream {:?} is not an http:// URL", self.downstream);
+        let downstream = self.downstream.clone().unwrap_or_default();
+        if self.downstream.is_some()
+            && !(downstream.starts_with("http://") || downstream.starts_with("https://"))
+        {
+            bail!("--downstream {downstream:?} is not an http:// URL");
+        }
+        let mut options = ServeOptions::new(load, downstream);
+        if let (Some(listen), Some(downstream)) = (self.socket_listen, &self.socket_downstream) {
+            options.socket = Some(SocketOptions {
+                listen,
+                downstream: downstream.clone(),
+            });
         }
         options.listen = self.listen;
         options.token = match &self.token_file {
@@ -138,6 +153,9 @@ pub fn run(runtime: &ComponentRuntime, args: &ServeArgs) -> Result<()> {
         "iocsieve serve: listening on {}, delivering to {downstream}",
         sidecar.local_addr()
     );
+    if let (Some(addr), Some(socket)) = (sidecar.socket_addr(), &args.socket_downstream) {
+        eprintln!("iocsieve serve: best effort: socket on {addr}, writing to {socket}");
+    }
     let control = sidecar.control();
     std::thread::Builder::new()
         .name("iocsieve-signals".into())

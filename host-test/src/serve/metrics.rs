@@ -121,6 +121,8 @@ pub struct Metrics {
     pub records_received: AtomicU64,
     /// Records posted to the downstream and accepted by it.
     pub records_delivered: AtomicU64,
+    /// Records the best-effort socket path could not write downstream.
+    pub records_lost: AtomicU64,
     /// Lines that were not UTF-8: passed on unchanged without evaluation.
     pub records_not_utf8: AtomicU64,
     /// Requests refused with 429 because the queue was full.
@@ -305,6 +307,12 @@ impl Metrics {
             "iocsieve_records_delivered_total",
             "Records the downstream accepted.",
             load(&self.records_delivered),
+        );
+        counter(
+            &mut out,
+            "iocsieve_records_lost_total",
+            "Records the best-effort socket path could not write downstream (the HTTP path loses none).",
+            load(&self.records_lost),
         );
         counter(
             &mut out,
