@@ -402,9 +402,13 @@ fn has_bearer_token(request: &Request, token: &str) -> bool {
         .filter(|h| h.field.equiv("Authorization"))
         .any(|h| {
             let value = h.value.as_str().trim();
-            value.len() > 7
-                && value[..7].eq_ignore_ascii_case("bearer ")
-                && same_bytes(value[7..].trim().as_bytes(), token.as_bytes())
+            match (value.get(..7), value.get(7..)) {
+                (Some(scheme), Some(presented)) => {
+                    scheme.eq_ignore_ascii_case("bearer ")
+                        && same_bytes(presented.trim().as_bytes(), token.as_bytes())
+                }
+                _ => false,
+            }
         })
 }
 

@@ -85,10 +85,12 @@ impl ServeArgs {
             inputs: Vec::new(),
         };
         let downstream = self.downstream.clone().unwrap_or_default();
-        if self.downstream.is_some()
-            && !(downstream.starts_with("http://") || downstream.starts_with("https://"))
-        {
-            bail!("--downstream {downstream:?} is not an http:// URL");
+        if self.downstream.is_some() && !downstream.starts_with("http://") {
+            // Built without TLS: the downstream is a Vector on the same host or network.
+            bail!(
+                "--downstream {downstream:?} is not an http:// URL (https is not supported: \
+                 run the sidecar next to the Vector it posts to)"
+            );
         }
         let mut options = ServeOptions::new(load, downstream);
         if let (Some(listen), Some(downstream)) = (self.socket_listen, &self.socket_downstream) {
@@ -173,4 +175,61 @@ pub fn run(runtime: &ComponentRuntime, args: &ServeArgs) -> Result<()> {
     sidecar.wait();
     eprintln!("iocsieve serve: stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<ServeOptions> {
+        let command =
+            Command::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))?;
+        command.serve.options()
+    }
+
+    #[test]
+    fn the_downstream_is_plain_http() {
+        let options = parse(&["--downstream", "http://127.0.0.1:9681/"]).unwrap();
+        assert_eq!(options.downstream, "http://127.0.0.1:9681/");
+        assert!(options.listen.ip().is_loopback(), "loopback by default");
+        assert!(options.socket.is_none());
+        let error = parse(&["--downstream", "https://siem.example/"]).unwrap_err();
+        assert!(
+            error.to_string().contains("https is not supported"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_socket_path_needs_both_ends_and_no_http_downstream() {
+        assert!(parse(&[]).is_err(), "no downstream at all");
+        assert!(parse(&["--socket-listen", "127.0.0.1:9690"]).is_err());
+        let options = parse(&[
+            "--socket-listen",
+            "127.0.0.1:9690",
+            "--socket-downstream",
+            "127.0.0.1:9691",
+        ])
+        .unwrap();
+        assert_eq!(options.downstream, "");
+        assert_eq!(options.socket.unwrap().downstream, "127.0.0.1:9691");
+    }
+
+    #[test]
+    fn limits_must_be_positive() {
+        let error = parse(&["--downstream", "http://h/", "--downstream-timeout", "0"]).unwrap_err();
+        assert!(
+            error.to_string().contains("--downstream-timeout"),
+            "{error}"
+        );
+        let options = parse(&["--downstream", "http://h/", "--workers", "3"]).unwrap();
+        assert_eq!((options.workers, options.queue), (3, 3));
+    }
 }
