@@ -753,11 +753,16 @@ struct Process {
 impl Process {
     fn start(args: &[&str]) -> Process {
         let component = locate_component().expect("the component is built");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_iocsieve"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_iocsieve"));
+        command
             .arg("--component")
             .arg(component)
             .arg("serve")
-            .args(["--listen", "127.0.0.1:0", "--now", &NOW.to_string()])
+            .args(["--now", &NOW.to_string()]);
+        if !args.contains(&"--listen") {
+            command.args(["--listen", "127.0.0.1:0"]);
+        }
+        let mut child = command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -478,6 +478,49 @@ mod tests {
         assert!(out.contains("x_count 2\n"), "{out}");
     }
 
+    fn counters(records_in: u64, hits: u64, kind: &str) -> Counters {
+        Counters {
+            records_in,
+            records_out: records_in,
+            unreadable: 0,
+            without_profile: 0,
+            hits,
+            suppressed: 0,
+            address_only_hits: 0,
+            dropped_misses: 0,
+            dropped_suppressed: 0,
+            output_key_collisions: 0,
+            hits_by_kind: vec![crate::component::NamedCount {
+                name: kind.into(),
+                count: hits,
+            }],
+            suppressions_by_exclusion: Vec::new(),
+            records_by_profile: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn worker_totals_add_up_and_survive_an_instance_restart() {
+        let metrics = Metrics::default();
+        metrics.worker_counters(0, &counters(10, 2, "ipv4"), 0);
+        metrics.worker_counters(1, &counters(5, 1, "sha256"), 0);
+        metrics.worker_counters(0, &counters(12, 3, "ipv4"), 0);
+        // Worker 1's instance trapped and restarted from zero.
+        metrics.worker_counters(1, &counters(4, 0, "sha256"), 1);
+        let (total, traps) = metrics.engine_totals();
+        assert_eq!(total.records_in, 12 + 5 + 4);
+        assert_eq!(total.hits, 3 + 1);
+        assert_eq!(total.hits_by_kind["ipv4"], 3);
+        assert_eq!(total.hits_by_kind["sha256"], 1);
+        assert_eq!(traps, 1);
+        let text = metrics.render();
+        assert!(text.contains("iocsieve_records_in_total 21\n"), "{text}");
+        assert!(
+            text.contains("iocsieve_hits_by_kind_total{kind=\"ipv4\"} 3\n"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
