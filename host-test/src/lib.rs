@@ -4,6 +4,7 @@
 //! - [`component`]: compiling and instantiating the component, with trap recovery.
 //! - [`scan`]: the main job, log records in and tagged records out.
 //! - [`bench`]: records per second natively and through the component.
+//! - [`serve`]: `iocsieve serve`, the sidecar that runs the component beside Vector.
 //! - [`input`]: reading feeds, settings and records (NDJSON or a JSON array).
 //! - [`rule`]: the Sentinel hunting rule for a feed (native engine).
 //! - [`cases`]: the shared cases with expected verdicts, for conformance tests.
@@ -14,3 +15,4 @@ pub mod component;
 pub mod input;
 pub mod rule;
 pub mod scan;
+pub mod serve;

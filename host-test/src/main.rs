@@ -99,6 +99,9 @@ enum Command {
         #[arg(long, default_value_t = iocsieve_engine::rule::DEFAULT_MAX_LIST)]
         max_list: usize,
     },
+    /// Run beside Vector: take batches from its `http` sink, post the results to its
+    /// `http_server` source, answer only once they were accepted. SIGHUP reloads the feeds.
+    Serve(iocsieve_host::serve::cli::ServeArgs),
 }
 
 fn parse_feed_format(name: &str) -> Result<String, String> {
@@ -208,6 +211,9 @@ fn run(cli: Cli) -> Result<()> {
             bench(&runtime_of, &options, &mut std::io::stdout())?;
         }
         Command::Rule { .. } => unreachable!("handled above"),
+        Command::Serve(args) => {
+            iocsieve_host::serve::cli::run(&runtime_of(Execution::Compiled)?, &args)?;
+        }
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::component::{Counters, DetectorInstance, Emit, FeedFormat, LoadStats, NamedCount};
+use crate::component::{Counters, DetectorInstance, Emit, Feed, FeedFormat, LoadStats, NamedCount};
 use crate::input::{RecordSource, read_feeds, read_settings};
 
 /// What `iocsieve scan` was asked to do.
@@ -26,13 +26,30 @@ pub struct ScanOptions {
 
 /// Loads the feeds and settings into `instance`, failing with the name of a bad input.
 pub fn load(instance: &mut DetectorInstance, options: &ScanOptions) -> Result<LoadStats> {
+    let (feeds, settings) = read_load_inputs(options)?;
+    load_inputs(instance, feeds, &settings, options)
+}
+
+/// Reads the feed and settings files that `options` names, applying `only_hits`.
+pub fn read_load_inputs(options: &ScanOptions) -> Result<(Vec<Feed>, String)> {
     let feeds = read_feeds(&options.feeds, options.feed_format)?;
     let mut settings = read_settings(options.settings.as_deref())?;
     if options.only_hits {
         settings = iocsieve_engine::settings::with_mode(&settings, iocsieve_engine::Mode::HitsOnly)
             .map_err(|e| anyhow::anyhow!("{}: {e}", settings_name(options)))?;
     }
-    match instance.load(feeds, &settings)? {
+    Ok((feeds, settings))
+}
+
+/// Loads feeds and settings already read by [`read_load_inputs`] into `instance`, failing
+/// with the name of a bad input.
+pub fn load_inputs(
+    instance: &mut DetectorInstance,
+    feeds: Vec<Feed>,
+    settings: &str,
+    options: &ScanOptions,
+) -> Result<LoadStats> {
+    match instance.load(feeds, settings)? {
         Ok(stats) => Ok(stats),
         Err(e) => {
             let input = if e.input == "settings" {
