@@ -110,12 +110,15 @@ pub enum ScalarKind {
 /// scratch buffer when the string had escapes).
 #[derive(Debug, Clone, Copy)]
 struct Captured {
-    slot: Slot,
     kind: ScalarKind,
     in_scratch: bool,
     start: u32,
     end: u32,
+    /// The next capture of the same slot, or [`NO_CAPTURE`].
+    next: u32,
 }
+
+const NO_CAPTURE: u32 = u32::MAX;
 
 /// Why a record could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,11 +164,15 @@ pub struct ScannedRecord<'s> {
 impl<'s> ScannedRecord<'s> {
     /// Every captured value of `slot`, in record order, as text (strings decoded).
     pub fn values(&self, slot: Slot) -> impl Iterator<Item = (ScalarKind, &'s str)> + '_ {
-        self.scanner
-            .captured
-            .iter()
-            .filter(move |c| c.slot == slot)
-            .map(|c| (c.kind, self.text(c)))
+        let captured = &self.scanner.captured;
+        let first = self.scanner.first_capture.get(usize::from(slot)).copied();
+        std::iter::successors(first.filter(|&i| i != NO_CAPTURE), |&i| {
+            Some(captured[i as usize].next).filter(|&n| n != NO_CAPTURE)
+        })
+        .map(|i| {
+            let c = &captured[i as usize];
+            (c.kind, self.text(c))
+        })
     }
 
     /// The first captured value of `slot`.
@@ -208,6 +215,10 @@ impl<'s> ScannedRecord<'s> {
 #[derive(Debug, Default)]
 pub struct RecordScanner {
     captured: Vec<Captured>,
+    /// Per slot: the first and last capture, chained through `Captured::next` so that a
+    /// profile's lookups of a slot touch only that slot's values.
+    first_capture: Vec<u32>,
+    last_capture: Vec<u32>,
     present: Vec<bool>,
     scratch: Vec<u8>,
     path: Vec<u8>,
@@ -244,6 +255,10 @@ impl RecordScanner {
         self.stack.clear();
         self.present.clear();
         self.present.resize(table.len(), false);
+        self.first_capture.clear();
+        self.first_capture.resize(table.len(), NO_CAPTURE);
+        self.last_capture.clear();
+        self.last_capture.resize(table.len(), NO_CAPTURE);
         self.top_level_keys = 0;
         self.walk(table, record.as_bytes())?;
         Ok(ScannedRecord {
@@ -381,13 +396,7 @@ impl RecordScanner {
                     };
                     let (end, captured) = self.read_string(rec, pos, sink)?;
                     if let (Some(slot), Some((in_scratch, start, end))) = (slot, captured) {
-                        self.captured.push(Captured {
-                            slot,
-                            kind: ScalarKind::String,
-                            in_scratch,
-                            start,
-                            end,
-                        });
+                        self.capture(slot, ScalarKind::String, in_scratch, start, end);
                     }
                     pos = end;
                 }
@@ -421,13 +430,25 @@ impl RecordScanner {
     }
 
     fn capture_raw(&mut self, slot: Slot, kind: ScalarKind, start: usize, end: usize) {
+        self.capture(slot, kind, false, start as u32, end as u32);
+    }
+
+    #[inline(always)]
+    fn capture(&mut self, slot: Slot, kind: ScalarKind, in_scratch: bool, start: u32, end: u32) {
+        let index = self.captured.len() as u32;
         self.captured.push(Captured {
-            slot,
             kind,
-            in_scratch: false,
-            start: start as u32,
-            end: end as u32,
+            in_scratch,
+            start,
+            end,
+            next: NO_CAPTURE,
         });
+        let slot = usize::from(slot);
+        match self.last_capture[slot] {
+            NO_CAPTURE => self.first_capture[slot] = index,
+            last => self.captured[last as usize].next = index,
+        }
+        self.last_capture[slot] = index;
     }
 
     /// Reads the string starting at the quote at `pos`; returns the offset after its closing
