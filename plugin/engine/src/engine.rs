@@ -697,6 +697,37 @@ mod tests {
     }
 
     #[test]
+    fn user_profiles_read_nested_dotted_and_array_fields() {
+        let settings = r#"
+            [[profiles]]
+            name = "zeek-conn"
+            detect_any = ["id.orig_h"]
+            addresses = [{ field = "id.resp_h", port = "id.resp_p", role = "DstIpAddr" }]
+            [[profiles]]
+            name = "dns"
+            detect_any = ["answers"]
+            addresses = [{ field = "answers", role = "DstIpAddr" }]
+        "#;
+        let mut e = engine(settings);
+        let dotted = br#"{"id.orig_h":"10.0.0.1","id.resp_h":"194.48.251.24","id.resp_p":80}"#;
+        let nested = br#"{"id":{"orig_h":"10.0.0.1","resp_h":"194.48.251.24","resp_p":80}}"#;
+        let array = br#"{"answers":["10.1.1.1","194.48.251.24"]}"#;
+        for record in [&dotted[..], &nested[..]] {
+            let out = enriched(e.evaluate(record, 0));
+            assert_eq!(out["iocsieve"]["Profile"], "zeek-conn");
+            assert_eq!(out["iocsieve"]["SourceField"], "id.resp_h");
+            assert_eq!(out["iocsieve"]["IndicatorKind"], "ip:port");
+        }
+        let out = enriched(e.evaluate(array, 0));
+        assert_eq!(out["iocsieve"]["Profile"], "dns");
+        assert_eq!(out["iocsieve"]["IndicatorKind"], "ipv4");
+        let miss = br#"{"id":{"orig_h":"10.0.0.1","resp_h":"194.48.251.24","resp_p":81}}"#;
+        assert!(
+            matches!(e.evaluate(miss, 0).verdict, Verdict::Hit(m) if m.len() == 1 && m[0].kind == Kind::Ipv4)
+        );
+    }
+
+    #[test]
     fn a_record_without_a_profile_is_a_counted_miss() {
         let mut e = engine("");
         assert_eq!(
