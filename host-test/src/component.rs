@@ -21,8 +21,8 @@ mod bindings {
 }
 
 pub use bindings::exports::iocsieve::detector::detector::{
-    Counters, Emit, Feed, FeedFormat, FeedStats, IndicatorMatch, LoadError, LoadStats, NamedCount,
-    Outcome, SuppressedHit, Verdict,
+    BatchOutcome, Counters, Emit, Feed, FeedFormat, FeedStats, IndicatorMatch, LineOutcome,
+    LoadError, LoadStats, NamedCount, Outcome, SuppressedHit, Verdict,
 };
 use bindings::{Iocsieve, IocsievePre};
 
@@ -215,10 +215,10 @@ impl DetectorInstance {
     pub fn evaluate_batch(&mut self, records: &str, now: i64) -> Result<Vec<Outcome>> {
         let guest = self.bindings.iocsieve_detector_detector();
         match guest.call_evaluate_batch(&mut self.store, records, now) {
-            Ok(outcomes) => {
+            Ok(batch) => {
                 // One more call per batch keeps what a later trap would otherwise lose.
                 self.last_counters = Some(guest.call_read_counters(&mut self.store)?);
-                Ok(outcomes)
+                Ok(expand_batch(batch))
             }
             Err(_) => {
                 // Find the record that trapped by going one at a time.
@@ -272,6 +272,21 @@ impl DetectorInstance {
         }
         Ok(())
     }
+}
+
+/// One outcome per line from the sparse batch outcome: unlisted lines were misses.
+fn expand_batch(batch: BatchOutcome) -> Vec<Outcome> {
+    let miss = Outcome {
+        verdict: Verdict::Miss,
+        emit: batch.misses,
+    };
+    let mut outcomes = vec![miss; batch.lines as usize];
+    for listed in batch.listed {
+        if let Some(slot) = outcomes.get_mut(listed.line as usize) {
+            *slot = listed.outcome;
+        }
+    }
+    outcomes
 }
 
 fn add_counters(total: &mut Counters, more: &Counters) {

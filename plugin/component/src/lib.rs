@@ -66,21 +66,42 @@ impl wit::Guest for Component {
         with_engine(|engine| outcome(engine, &record, now))
     }
 
-    fn evaluate_batch(records: String, now: i64) -> Vec<wit::Outcome> {
+    fn evaluate_batch(records: String, now: i64) -> wit::BatchOutcome {
         let body = records.strip_suffix('\n').unwrap_or(&records);
-        if records.is_empty() {
-            return Vec::new();
-        }
         with_engine(|engine| {
-            let mut outcomes =
-                Vec::with_capacity(memchr::memchr_iter(b'\n', body.as_bytes()).count() + 1);
+            let misses = match engine.detector().mode() {
+                engine::Mode::Tag => wit::Emit::Unchanged,
+                engine::Mode::HitsOnly => wit::Emit::Dropped,
+            };
+            let mut listed = Vec::new();
+            if records.is_empty() {
+                return wit::BatchOutcome {
+                    lines: 0,
+                    misses,
+                    listed,
+                };
+            }
             let mut start = 0;
             // memchr searches with wasm SIMD where the runtime has it; `str::split` would not.
-            for end in memchr::memchr_iter(b'\n', body.as_bytes()).chain([body.len()]) {
-                outcomes.push(outcome(engine, &body[start..end], now));
+            let ends = memchr::memchr_iter(b'\n', body.as_bytes()).chain([body.len()]);
+            let mut lines = 0;
+            for (line, end) in ends.enumerate() {
+                let result = engine.evaluate_str(&body[start..end], now);
                 start = end + 1;
+                lines = line as u32 + 1;
+                if matches!(result.verdict, engine::Verdict::Miss) {
+                    continue;
+                }
+                listed.push(wit::LineOutcome {
+                    line: line as u32,
+                    outcome: convert(result),
+                });
             }
-            outcomes
+            wit::BatchOutcome {
+                lines,
+                misses,
+                listed,
+            }
         })
     }
 
@@ -123,7 +144,10 @@ fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
 }
 
 fn outcome(engine: &mut Engine, record: &str, now: i64) -> wit::Outcome {
-    let result = engine.evaluate_str(record, now);
+    convert(engine.evaluate_str(record, now))
+}
+
+fn convert(result: engine::Outcome<'_>) -> wit::Outcome {
     let emit = match result.emit {
         engine::Emit::Unchanged => wit::Emit::Unchanged,
         engine::Emit::Dropped => wit::Emit::Dropped,

@@ -289,6 +289,11 @@ impl Detector {
         &self.fields
     }
 
+    /// Whether every record passes (tag) or only hits do.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
     /// Whether address-only matching of ip:port indicators is on.
     pub fn match_address_only(&self) -> bool {
         self.match_address_only
