@@ -6,9 +6,11 @@
 //! - [`bench`]: records per second natively and through the component.
 //! - [`input`]: reading feeds, settings and records (NDJSON or a JSON array).
 //! - [`cases`]: the shared cases with expected verdicts, for conformance tests.
+//! - [`fluent_bit`]: the Fluent Bit module run the way Fluent Bit's `wasm` filter runs it.
 
 pub mod bench;
 pub mod cases;
 pub mod component;
+pub mod fluent_bit;
 pub mod input;
 pub mod scan;
