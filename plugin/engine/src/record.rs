@@ -18,37 +18,53 @@ pub type Slot = u16;
 /// The field paths a detector reads, each with a slot number.
 #[derive(Debug, Default, Clone)]
 pub struct FieldTable {
-    slots: FxHashMap<Box<[u8]>, Slot>,
+    /// Every wanted path and every path leading to one (`id` for `id.orig_h`), in one map so
+    /// that a key of the record costs one lookup.
+    paths: FxHashMap<Box<[u8]>, PathEntry>,
     names: Vec<Box<str>>,
-    /// Paths that lead to a wanted path (`id` for `id.orig_h`): objects and arrays there are
-    /// walked, all others are only validated.
-    prefixes: FxHashMap<Box<[u8]>, ()>,
     /// Wanted paths that are top-level keys, so the scan can report which are present.
     pub(crate) max_path_len: usize,
+}
+
+/// What a path is to a [`FieldTable`].
+#[derive(Debug, Default, Clone, Copy)]
+struct PathEntry {
+    /// The slot of a wanted path.
+    slot: Option<Slot>,
+    /// The path leads to a wanted path: objects and arrays there are walked, all others are
+    /// only validated.
+    is_prefix: bool,
 }
 
 impl FieldTable {
     /// Returns the slot of `path`, adding it if it is new.
     pub fn intern(&mut self, path: &str) -> Slot {
-        if let Some(&slot) = self.slots.get(path.as_bytes()) {
+        if let Some(slot) = self.get(path) {
             return slot;
         }
         let slot = Slot::try_from(self.names.len()).expect("fewer than 65536 field paths");
-        self.slots.insert(path.as_bytes().into(), slot);
+        self.paths.entry(path.as_bytes().into()).or_default().slot = Some(slot);
         self.names.push(path.into());
         self.max_path_len = self.max_path_len.max(path.len());
         let bytes = path.as_bytes();
         for (i, &b) in bytes.iter().enumerate() {
             if b == b'.' && i > 0 {
-                self.prefixes.insert(bytes[..i].into(), ());
+                self.paths.entry(bytes[..i].into()).or_default().is_prefix = true;
             }
         }
         slot
     }
 
+    /// The slot and the prefix flag of `path`.
+    fn lookup(&self, path: &[u8]) -> (Option<Slot>, bool) {
+        self.paths
+            .get(path)
+            .map_or((None, false), |e| (e.slot, e.is_prefix))
+    }
+
     /// The slot of `path`, if the table has it.
     pub fn get(&self, path: &str) -> Option<Slot> {
-        self.slots.get(path.as_bytes()).copied()
+        self.paths.get(path.as_bytes()).and_then(|e| e.slot)
     }
 
     /// The path of `slot`.
@@ -279,8 +295,7 @@ impl RecordScanner {
                     let (end, _) = self.read_string(rec, pos, StringSink::Path)?;
                     pos = end;
                     if self.path.len() <= table.max_path_len {
-                        slot = table.slots.get(self.path.as_slice()).copied();
-                        value_tracked = table.prefixes.contains_key(self.path.as_slice());
+                        (slot, value_tracked) = table.lookup(&self.path);
                     }
                 } else {
                     pos = self.read_string(rec, pos, StringSink::Discard)?.0;
@@ -293,8 +308,7 @@ impl RecordScanner {
             } else if frame.tracked {
                 // Array elements stand at the array's own path.
                 self.path.truncate(frame.path_len);
-                slot = table.slots.get(self.path.as_slice()).copied();
-                value_tracked = table.prefixes.contains_key(self.path.as_slice());
+                (slot, value_tracked) = table.lookup(&self.path);
             }
             if let Some(s) = slot {
                 self.present[usize::from(s)] = true;
@@ -385,7 +399,7 @@ impl RecordScanner {
         sink: StringSink,
     ) -> Result<(usize, Option<TextSpan>), ReadError> {
         let start = pos + 1;
-        let mut i = start;
+        let mut i = skip_plain_text(rec, start);
         // Fast path: no escapes, so the text is a slice of the record.
         loop {
             let Some(&b) = rec.get(i) else {
@@ -524,6 +538,31 @@ fn hex4(rec: &[u8], i: usize) -> Result<u16, ReadError> {
     Ok(value)
 }
 
+/// The offset of the first byte from `pos` on that may end or interrupt a string's text (a
+/// quote, a backslash or a control character), or a nearby offset before it: callers go on
+/// byte by byte from there.
+///
+/// Eight bytes per step, so that string text (most of a record) costs a few instructions
+/// per word rather than per byte: that is what matters in an interpreter such as Fluent
+/// Bit's wasm runtime, where every instruction costs about the same.
+fn skip_plain_text(rec: &[u8], mut pos: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // Bytes below `n` set their high bit; false positives only above a true one.
+    let below = |w: u64, n: u8| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS;
+    while let Some(chunk) = rec.get(pos..pos + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let special = below(w ^ (ONES * u64::from(b'"')), 1)
+            | below(w ^ (ONES * u64::from(b'\\')), 1)
+            | below(w, 0x20);
+        if special != 0 {
+            return pos + (special.trailing_zeros() / 8) as usize;
+        }
+        pos += 8;
+    }
+    pos
+}
+
 fn skip_ws(rec: &[u8], mut pos: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = rec.get(pos) {
         pos += 1;
@@ -657,6 +696,38 @@ mod tests {
                 "{input:?}"
             );
         }
+    }
+
+    #[test]
+    fn plain_text_skip_stops_at_the_first_quote_backslash_or_control_byte() {
+        for text in [
+            "",
+            "a",
+            "abcdefg",
+            "abcdefgh",
+            "abcdefghijklmnopq",
+            "caf\u{e9} \u{1F600} long text",
+        ] {
+            for stop in ["\"", "\\", "\n", "\u{1}", "\u{1f}"] {
+                let record = format!("{text}{stop}tail");
+                let at = skip_plain_text(record.as_bytes(), 0);
+                assert!(
+                    at <= text.len(),
+                    "{record:?}: skipped past the stop to {at}"
+                );
+                assert!(
+                    record.as_bytes()[at..text.len()]
+                        .iter()
+                        .all(|&b| b >= 0x20 && b != b'"' && b != b'\\'),
+                    "{record:?}"
+                );
+                assert!(
+                    at + 8 > text.len() || at == text.len(),
+                    "{record:?}: stopped at {at}"
+                );
+            }
+        }
+        assert_eq!(skip_plain_text(b"0123456789\x7f\xc3\xa9\"", 0), 8);
     }
 
     #[test]
