@@ -4,11 +4,13 @@
 //! - [`component`]: compiling and instantiating the component, with trap recovery.
 //! - [`scan`]: the main job, log records in and tagged records out.
 //! - [`bench`]: records per second natively and through the component.
+//! - [`bench_fluent_bit`]: the Fluent Bit module's cost next to a copy-through module.
 //! - [`input`]: reading feeds, settings and records (NDJSON or a JSON array).
 //! - [`cases`]: the shared cases with expected verdicts, for conformance tests.
 //! - [`fluent_bit`]: the Fluent Bit module run the way Fluent Bit's `wasm` filter runs it.
 
 pub mod bench;
+pub mod bench_fluent_bit;
 pub mod cases;
 pub mod component;
 pub mod fluent_bit;
