@@ -346,7 +346,7 @@ fn pipeline_config(
     let mut config = format!(
         "[SERVICE]\n    Flush 1\n    Log_Level warn\n    Parsers_File {}\n\n\
          [INPUT]\n    Name tail\n    Path {}\n    Parser json\n    Read_from_Head On\n    \
-         Exit_On_Eof On\n    Buffer_Max_Size 64k\n    Skip_Long_Lines On\n    Tag app\n\n",
+         Exit_On_Eof On\n    Buffer_Max_Size 80k\n    Skip_Long_Lines On\n    Tag app\n\n",
         parsers.display(),
         options.records.display()
     );
