@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
 use iocsieve_host::bench::{BenchOptions, bench};
+use iocsieve_host::bench_fluent_bit::{FluentBitBenchOptions, bench_fluent_bit};
 use iocsieve_host::component::{ComponentRuntime, Execution, feed_format, locate_component};
 use iocsieve_host::rule::{RuleCommand, RuleFormat, rule};
 use iocsieve_host::scan::{ScanOptions, parse_now, scan, system_now};
@@ -102,6 +103,32 @@ enum Command {
     /// Run beside Vector: take batches from its `http` sink, post the results to its
     /// `http_server` source, answer only once they were accepted. SIGHUP reloads the feeds.
     Serve(iocsieve_host::serve::cli::ServeArgs),
+    /// Print the Fluent Bit module's cost per record next to a copy-through module's,
+    /// compiled and interpreted; with --fluent-bit, the whole pipeline's CPU time too.
+    BenchFluentBit {
+        #[arg(long = "feed", value_name = "FILE")]
+        feeds: Vec<PathBuf>,
+        #[arg(long, value_name = "FILE")]
+        settings: Option<PathBuf>,
+        /// Timed runs per compiled mode; the fastest is reported.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Records for the interpreted modes.
+        #[arg(long, default_value_t = 20_000)]
+        interpreted_records: usize,
+        /// A fluent-bit binary (built with wasm support) for the whole-pipeline CPU time.
+        #[arg(long, value_name = "BIN")]
+        fluent_bit: Option<PathBuf>,
+        /// flb-wamrc, to also run the pipeline with both modules compiled ahead of time.
+        #[arg(long, value_name = "BIN")]
+        wamrc: Option<PathBuf>,
+        /// Scratch directory for the staged feeds and configs.
+        #[arg(long, default_value = "target/bench-fluent-bit")]
+        work_dir: PathBuf,
+        /// NDJSON records, e.g. from ../shared/tools/gen_bench.py.
+        #[arg(value_name = "RECORDS")]
+        records: PathBuf,
+    },
 }
 
 fn parse_feed_format(name: &str) -> Result<String, String> {
@@ -213,6 +240,30 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rule { .. } => unreachable!("handled above"),
         Command::Serve(args) => {
             iocsieve_host::serve::cli::run(&runtime_of(Execution::Compiled)?, &args)?;
+        }
+        Command::BenchFluentBit {
+            feeds,
+            settings,
+            repeat,
+            interpreted_records,
+            fluent_bit,
+            wamrc,
+            work_dir,
+            records,
+        } => {
+            std::fs::create_dir_all(&work_dir)?;
+            let options = FluentBitBenchOptions {
+                feeds,
+                settings,
+                records,
+                repeat,
+                interpreted_records,
+                fluent_bit,
+                wamrc,
+                work_dir: std::path::absolute(&work_dir)?,
+                now: system_now(),
+            };
+            bench_fluent_bit(&options, &mut std::io::stdout())?;
         }
     }
     Ok(())
