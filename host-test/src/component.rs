@@ -243,13 +243,29 @@ impl DetectorInstance {
     }
 }
 
-/// Converts a feed format name (`auto`, `threatfox-json`, ..) to the contract's enum.
+/// Converts a feed format name (`auto`, `threatfox-json`, `list:domain`, ..; the names of
+/// `iocsieve_engine::FeedFormat`) to the contract's enum.
 pub fn feed_format(name: &str) -> Option<FeedFormat> {
     Some(match name {
         "auto" => FeedFormat::Auto,
         "threatfox-json" => FeedFormat::ThreatfoxJson,
         "threatfox-csv" => FeedFormat::ThreatfoxCsv,
         "threatfox-api" => FeedFormat::ThreatfoxApi,
+        "urlhaus-csv" => FeedFormat::UrlhausCsv,
+        "urlhaus-json" => FeedFormat::UrlhausJson,
+        "feodo-csv" => FeedFormat::FeodoCsv,
+        "feodo-json" => FeedFormat::FeodoJson,
+        "misp" => FeedFormat::Misp,
+        "stix" => FeedFormat::Stix,
+        "zeek-intel" => FeedFormat::ZeekIntel,
+        "list:ip" => FeedFormat::ListIp,
+        "list:ip:port" => FeedFormat::ListIpPort,
+        "list:cidr" => FeedFormat::ListCidr,
+        "list:domain" => FeedFormat::ListDomain,
+        "list:url" => FeedFormat::ListUrl,
+        "list:md5" => FeedFormat::ListMd5,
+        "list:sha1" => FeedFormat::ListSha1,
+        "list:sha256" => FeedFormat::ListSha256,
         _ => return None,
     })
 }

@@ -95,6 +95,7 @@ impl Entry {
                 },
                 first_seen: self.first_seen_utc.as_deref().and_then(parse_feed_time),
                 last_seen: self.last_seen_utc.as_deref().and_then(parse_feed_time),
+                valid_from: None,
                 valid_until: None,
             },
         }
@@ -313,14 +314,14 @@ mod tests {
 
     #[test]
     fn counts_unsupported_and_unreadable_entries() {
-        let json = r#"{"1":[{"ioc_value":"evil.example","ioc_type":"domain"}],
+        let json = r#"{"1":[{"ioc_value":"evil.example","ioc_type":"email"}],
                        "2":[{"ioc_value":"1.2.3.4:99999","ioc_type":"ip:port"}],
                        "3":[{"ioc_value":"194[.]48[.]251[.]24:80","ioc_type":"ip:port"}],
                        "4":[{"ioc_value":"  ","ioc_type":"ip:port"}]}"#;
         let (_, stats) = load(FeedFormat::ThreatfoxJson, json);
         assert_eq!(stats.entries, 4);
         assert_eq!(stats.loaded_of(Kind::IpPort), 1);
-        assert_eq!(stats.skipped["unsupported kind: domain"], 1);
+        assert_eq!(stats.skipped["unsupported type: email"], 1);
         assert_eq!(stats.skipped["unreadable ip:port value"], 1);
         assert_eq!(stats.skipped["empty value"], 1);
     }
