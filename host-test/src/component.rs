@@ -81,6 +81,34 @@ pub fn locate_component() -> Result<PathBuf> {
 struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    memory: MemoryWatch,
+}
+
+/// Follows the size of the guest's linear memory (it only grows), for the load benchmark.
+#[derive(Default)]
+struct MemoryWatch {
+    bytes: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryWatch {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.bytes = self.bytes.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl WasiView for HostState {
@@ -139,8 +167,10 @@ impl ComponentRuntime {
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
+            memory: MemoryWatch::default(),
         };
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
         let bindings = self.pre.instantiate(&mut store)?;
         Ok((store, bindings))
     }
@@ -218,6 +248,11 @@ impl DetectorInstance {
     pub fn counters(&mut self) -> Result<Counters> {
         let guest = self.bindings.iocsieve_detector_detector();
         Ok(guest.call_read_counters(&mut self.store)?)
+    }
+
+    /// The size of the guest's linear memory, in bytes (it grows and never shrinks).
+    pub fn linear_memory_bytes(&self) -> usize {
+        self.store.data().memory.bytes
     }
 
     /// Records that made the engine trap (and passed through unchanged).

@@ -11,4 +11,5 @@ pub mod bench;
 pub mod cases;
 pub mod component;
 pub mod input;
+pub mod scale;
 pub mod scan;
