@@ -575,6 +575,9 @@ fn find_domain(d: &Detector, sink: &mut Sink<'_>, name: &str, at: At<'_>, text: 
     if let Some(head) = set.lookup_text(Kind::Domain, name) {
         sink.push(head, &name, 255, at, text, false);
     }
+    if !d.feed_subdomains.contains(&true) {
+        return;
+    }
     let mut parent = name;
     let mut levels: u8 = 0;
     while let Some((_, rest)) = parent.split_once('.') {

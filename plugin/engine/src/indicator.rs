@@ -326,7 +326,9 @@ pub struct IndicatorSet {
     entries: Vec<Entry>,
     ids: String,
     contexts: Vec<Context>,
-    context_index: FxHashMap<Context, u32>,
+    /// Contexts by value, while loading. SipHash rather than Fx: contexts differ in a few
+    /// characters of similar strings (`win.family12`), which Fx spreads badly.
+    context_index: std::collections::HashMap<Context, u32>,
     counts: [u64; Kind::ALL.len()],
 }
 
@@ -476,7 +478,7 @@ impl IndicatorSet {
         self.ids.shrink_to_fit();
         self.contexts.shrink_to_fit();
         // The context index is only needed while loading.
-        self.context_index = FxHashMap::default();
+        self.context_index = std::collections::HashMap::default();
     }
 
     /// The number of indicators of each kind, in [`Kind::ALL`] order.

@@ -5,6 +5,7 @@
 //! counted under the reason this module names, with a few examples.
 
 use ipnet::IpNet;
+use rustc_hash::FxHashSet;
 
 use crate::indicator::IndicatorValue;
 use crate::normalize::{normalize_domain, parse_ip, to_hex};
@@ -127,6 +128,9 @@ pub struct Guard {
     allow_networks: Vec<IpNet>,
     allow_domains: Vec<String>,
     allow_hashes: Vec<String>,
+    reserved: FxHashSet<&'static str>,
+    popular: FxHashSet<&'static str>,
+    empty_hashes: Vec<Vec<u8>>,
 }
 
 impl Default for Guard {
@@ -151,6 +155,17 @@ impl Guard {
             allow_networks: Vec::new(),
             allow_domains: Vec::new(),
             allow_hashes: Vec::new(),
+            reserved: RESERVED_DOMAINS.iter().copied().collect(),
+            popular: POPULAR_DOMAINS.iter().copied().collect(),
+            empty_hashes: EMPTY_FILE_HASHES
+                .iter()
+                .map(|h| {
+                    (0..h.len())
+                        .step_by(2)
+                        .map(|i| u8::from_str_radix(&h[i..i + 2], 16).expect("hex"))
+                        .collect()
+                })
+                .collect(),
         };
         for value in &config.allow {
             let v = value.trim();
@@ -173,7 +188,7 @@ impl Guard {
 
     /// Why an address, ip:port, network or hash indicator is refused, if it is.
     pub fn check_value(&self, value: &IndicatorValue) -> Option<String> {
-        let hash = |bytes: &[u8]| self.check_hash(&to_hex(bytes));
+        let hash = |bytes: &[u8]| self.check_hash(bytes);
         match value {
             IndicatorValue::Ip(a) | IndicatorValue::IpPort(a, _) => {
                 self.check_network(IpNet::from(*a))
@@ -185,12 +200,29 @@ impl Guard {
         }
     }
 
-    fn check_hash(&self, hex: &str) -> Option<String> {
-        if self.allow_hashes.iter().any(|h| h == hex) {
-            return Some("allowlisted".into());
+    fn check_hash(&self, bytes: &[u8]) -> Option<String> {
+        if !self.allow_hashes.is_empty() {
+            let hex = to_hex(bytes);
+            if self.allow_hashes.contains(&hex) {
+                return Some("allowlisted".into());
+            }
         }
-        (self.builtin && EMPTY_FILE_HASHES.contains(&hex))
+        (self.builtin && self.empty_hashes.iter().any(|h| h == bytes))
             .then(|| "warninglist: hash of the empty file".into())
+    }
+
+    /// Whether `name` or a parent of it is a reserved name.
+    fn is_reserved(&self, name: &str) -> bool {
+        let mut rest = name;
+        loop {
+            if self.reserved.contains(rest) {
+                return true;
+            }
+            match rest.split_once('.') {
+                Some((_, parent)) => rest = parent,
+                None => return false,
+            }
+        }
     }
 
     fn check_network(&self, net: IpNet) -> Option<String> {
@@ -208,9 +240,14 @@ impl Guard {
         if !self.builtin {
             return None;
         }
+        // Two networks overlap when one's range starts before the other's ends.
+        let (start, end) = range(&net);
         self.networks
             .iter()
-            .find(|(n, _)| overlaps(n, &net))
+            .find(|(n, _)| {
+                let (s, e) = range(n);
+                n.max_prefix_len() == net.max_prefix_len() && s <= end && start <= e
+            })
             .map(|(_, why)| format!("warninglist: {why}"))
     }
 
@@ -222,12 +259,12 @@ impl Guard {
         if !self.builtin {
             return None;
         }
-        if RESERVED_DOMAINS.iter().any(|r| is_within(domain, r)) {
+        if self.is_reserved(domain) {
             return Some("warninglist: reserved name".into());
         }
         let bare = domain.strip_prefix("www.").unwrap_or(domain);
-        POPULAR_DOMAINS
-            .contains(&bare)
+        self.popular
+            .contains(bare)
             .then(|| "warninglist: popular domain".into())
     }
 
@@ -257,8 +294,18 @@ impl Guard {
         if self.allow_domains.iter().any(|a| is_within(host, a)) {
             return Some("allowlisted".into());
         }
-        (self.builtin && RESERVED_DOMAINS.iter().any(|r| is_within(host, r)))
-            .then(|| "warninglist: reserved name".into())
+        (self.builtin && self.is_reserved(host)).then(|| "warninglist: reserved name".into())
+    }
+}
+
+/// The first and last address of a network, as integers.
+fn range(net: &IpNet) -> (u128, u128) {
+    match net {
+        IpNet::V4(n) => (
+            u128::from(u32::from(n.network())),
+            u128::from(u32::from(n.broadcast())),
+        ),
+        IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast())),
     }
 }
 

@@ -268,8 +268,15 @@ impl<'s> FeedLoader<'s> {
             self.skip("empty value");
             return;
         }
-        let ioc_type = entry.ioc_type.trim().to_ascii_lowercase();
-        let parsed = match ioc_type.as_str() {
+        let ioc_type = entry.ioc_type.trim();
+        let lowered;
+        let ioc_type = if ioc_type.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = ioc_type.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            ioc_type
+        };
+        let parsed = match ioc_type {
             "ip:port" => {
                 parse_ip_port(&value).map(|(a, p)| Parsed::Value(IndicatorValue::IpPort(a, p)))
             }
@@ -590,14 +597,26 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
 /// inside), separated by `,` with optional spaces. Hand-written because the `", "`
 /// separator defeats strict CSV readers (a space before a quote makes the quote literal).
 pub(crate) fn split_quoted_csv(line: &str, fields: &mut Vec<String>) -> Result<(), String> {
-    fields.clear();
+    // The field buffers are reused from line to line: no allocation per field once warm.
+    let mut count = 0;
+    let result = split_into(line, fields, &mut count);
+    fields.truncate(count);
+    result
+}
+
+fn split_into(line: &str, fields: &mut Vec<String>, count: &mut usize) -> Result<(), String> {
     let bytes = line.as_bytes();
     let mut i = 0;
     loop {
         while i < bytes.len() && bytes[i] == b' ' {
             i += 1;
         }
-        let mut field = String::new();
+        if fields.len() == *count {
+            fields.push(String::new());
+        }
+        let field = &mut fields[*count];
+        field.clear();
+        *count += 1;
         if bytes.get(i) == Some(&b'"') {
             i += 1;
             loop {
@@ -621,7 +640,6 @@ pub(crate) fn split_quoted_csv(line: &str, fields: &mut Vec<String>) -> Result<(
             field.push_str(line[i..end].trim());
             i = end;
         }
-        fields.push(field);
         match bytes.get(i) {
             None => return Ok(()),
             Some(b',') => i += 1,

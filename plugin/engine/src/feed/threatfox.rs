@@ -206,7 +206,28 @@ const CSV_COLUMNS: [&str; 15] = [
 
 /// The CSV export: a `#` banner, a commented header, then `"v", "v", ..` rows.
 pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadResult {
+    /// The columns read, in the order of `at` below.
+    const WANTED: [&str; 13] = [
+        "ioc_value",
+        "ioc_type",
+        "ioc_id",
+        "threat_type",
+        "fk_malware",
+        "malware",
+        "malware_alias",
+        "malware_printable",
+        "first_seen_utc",
+        "last_seen_utc",
+        "confidence_level",
+        "reference",
+        "tags",
+    ];
+    // Where each wanted column is, found once per header rather than once per field.
+    let positions = |columns: &[String]| -> [Option<usize>; 13] {
+        WANTED.map(|name| columns.iter().position(|c| c == name))
+    };
     let mut columns: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
+    let mut at = positions(&columns);
     let mut fields = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line_no = Some(n as u32 + 1);
@@ -215,6 +236,7 @@ pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRe
             if comment.contains("\"ioc_value\"") {
                 split_quoted_csv(comment.trim(), &mut fields).map_err(|e| (line_no, e))?;
                 columns = std::mem::take(&mut fields);
+                at = positions(&columns);
             }
             continue;
         }
@@ -232,32 +254,24 @@ pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRe
                 ),
             ));
         }
-        let get = |name: &str| {
-            columns
-                .iter()
-                .position(|c| c == name)
-                .map(|i| fields[i].as_str())
-                .filter(|v| !is_none(v))
-        };
-        let (Some(value), Some(ioc_type)) = (get("ioc_value"), get("ioc_type")) else {
+        let get = |i: usize| at[i].map(|i| fields[i].as_str()).filter(|v| !is_none(v));
+        let (Some(value), Some(ioc_type)) = (get(0), get(1)) else {
             loader.skip("row without ioc_value or ioc_type");
             continue;
         };
         let entry = Entry {
             ioc_value: value.to_string(),
             ioc_type: ioc_type.to_string(),
-            id: get("ioc_id").map(|s| Flexible::Text(s.to_string())),
-            threat_type: get("threat_type").map(str::to_string),
-            malware: get("fk_malware")
-                .or_else(|| get("malware"))
-                .map(str::to_string),
-            malware_alias: get("malware_alias").map(str::to_string),
-            malware_printable: get("malware_printable").map(str::to_string),
-            first_seen_utc: get("first_seen_utc").map(str::to_string),
-            last_seen_utc: get("last_seen_utc").map(str::to_string),
-            confidence_level: get("confidence_level").map(|s| Flexible::Text(s.to_string())),
-            reference: get("reference").map(str::to_string),
-            tags: get("tags").map(|s| Tags::Joined(s.to_string())),
+            id: get(2).map(|s| Flexible::Text(s.to_string())),
+            threat_type: get(3).map(str::to_string),
+            malware: get(4).or_else(|| get(5)).map(str::to_string),
+            malware_alias: get(6).map(str::to_string),
+            malware_printable: get(7).map(str::to_string),
+            first_seen_utc: get(8).map(str::to_string),
+            last_seen_utc: get(9).map(str::to_string),
+            confidence_level: get(10).map(|s| Flexible::Text(s.to_string())),
+            reference: get(11).map(str::to_string),
+            tags: get(12).map(|s| Tags::Joined(s.to_string())),
         };
         loader.add(entry.into_feed_entry(None));
     }
