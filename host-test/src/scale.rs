@@ -349,23 +349,3 @@ mod tests {
         assert_eq!(hits, 10);
     }
 }
-
-#[cfg(test)]
-mod profile {
-    use super::*;
-
-    /// Native load of 300k generated indicators, for profiling (`cargo test -- --ignored`).
-    #[test]
-    #[ignore = "a profiling aid, not a check"]
-    fn load_300k_natively() {
-        let (csv, _) = generate_threatfox_csv(300_000);
-        let input = FeedInput {
-            name: "gen.csv",
-            format: FeedFormat::ThreatfoxCsv,
-            content: csv.as_bytes(),
-        };
-        let started = Instant::now();
-        let (_, stats) = Detector::build(&[input], "").unwrap();
-        eprintln!("{} in {:?}", stats.indicators, started.elapsed());
-    }
-}

@@ -48,6 +48,13 @@ fn networks_match_addresses_inside_most_specific_first() {
     assert_eq!(found, ["45.10.20.9", "45.10.20.0/24", "45.10.0.0/16"]);
     assert_eq!(m[1].kind.name(), "ipv4-cidr");
     assert_eq!(m[1].feed, "nets.txt");
+    let outcome = e.evaluate(csl("DestinationIP", "45.10.200.1").as_bytes(), NOW);
+    let iocsieve_engine::Emit::Enriched(enriched) = outcome.emit else {
+        panic!("a hit is enriched")
+    };
+    let enriched: serde_json::Value = serde_json::from_slice(enriched).unwrap();
+    assert_eq!(enriched["iocsieve"]["ThreatIpAddr"], "45.10.200.1");
+    assert_eq!(enriched["iocsieve"]["IndicatorKind"], "ipv4-cidr");
     let m = matches(&mut e, &csl("DestinationIP", "45.10.200.1"));
     assert_eq!(m.len(), 1);
     assert_eq!(m[0].indicator, "45.10.0.0/16");

@@ -259,21 +259,34 @@ pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRe
             loader.skip("row without ioc_value or ioc_type");
             continue;
         };
-        let entry = Entry {
-            ioc_value: value.to_string(),
-            ioc_type: ioc_type.to_string(),
-            id: get(2).map(|s| Flexible::Text(s.to_string())),
-            threat_type: get(3).map(str::to_string),
-            malware: get(4).or_else(|| get(5)).map(str::to_string),
-            malware_alias: get(6).map(str::to_string),
-            malware_printable: get(7).map(str::to_string),
-            first_seen_utc: get(8).map(str::to_string),
-            last_seen_utc: get(9).map(str::to_string),
-            confidence_level: get(10).map(|s| Flexible::Text(s.to_string())),
-            reference: get(11).map(str::to_string),
-            tags: get(12).map(|s| Tags::Joined(s.to_string())),
+        // Built directly, without the intermediate owned row: one allocation per value.
+        let boxed = |i: usize| get(i).map_or_else(Box::default, |v| Box::from(v.trim()));
+        let info = IndicatorInfo {
+            context: Context {
+                feed: 0,
+                threat_type: boxed(3),
+                malware: get(4)
+                    .or_else(|| get(5))
+                    .map_or_else(Box::default, |v| Box::from(v.trim())),
+                malware_printable: boxed(7),
+                malware_alias: boxed(6),
+                tags: get(12).map_or_else(Box::default, split_tags),
+                reference: boxed(11),
+            },
+            id: get(2).unwrap_or_default().to_string(),
+            confidence: get(10)
+                .and_then(|v| v.trim().parse().ok())
+                .and_then(confidence),
+            first_seen: get(8).and_then(parse_feed_time),
+            last_seen: get(9).and_then(parse_feed_time),
+            valid_from: None,
+            valid_until: None,
         };
-        loader.add(entry.into_feed_entry(None));
+        loader.add(FeedEntry {
+            ioc_type: ioc_type.to_string(),
+            value: value.to_string(),
+            info,
+        });
     }
     Ok(())
 }
