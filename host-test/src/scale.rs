@@ -206,11 +206,13 @@ pub fn scale_bench(
 
     writeln!(
         out,
-        "{:>10} {:>12} {:>14} {:>12} {:>16} {:>14} {:>14} {:>8}",
+        "{:>10} {:>12} {:>10} {:>14} {:>12} {:>10} {:>16} {:>14} {:>14} {:>8}",
         "indicators",
         "native load",
+        "(cpu)",
         "native B/ind",
         "wasm load",
+        "(cpu)",
         "wasm memory MB",
         "native rec/s",
         "wasm rec/s",
@@ -225,9 +227,11 @@ pub fn scale_bench(
             content: text.as_bytes(),
         };
         let started = Instant::now();
+        let cpu = thread_cpu_time();
         let (detector, stats) =
             Detector::build(&[input], "").map_err(|e| anyhow::anyhow!("{e}"))?;
         let native_load = started.elapsed();
+        let native_cpu = cpu_ms(cpu);
         ensure!(
             stats.indicators == size as u64,
             "loaded {} indicators of {size}: {:?}",
@@ -256,10 +260,12 @@ pub fn scale_bench(
             content: text.as_bytes().to_vec(),
         };
         let started = Instant::now();
+        let cpu = thread_cpu_time();
         if let Err(e) = instance.load(vec![feed], "")? {
             bail!("{}: {}", e.input, e.message);
         }
         let wasm_load = started.elapsed();
+        let wasm_cpu = cpu_ms(cpu);
         let grown = instance.linear_memory_bytes().saturating_sub(before);
         let (wasm_time, wasm_hits) = best_of(3, || {
             let mut hits = 0u64;
@@ -280,7 +286,7 @@ pub fn scale_bench(
         rates.push((size, native_rate, wasm_rate));
         writeln!(
             out,
-            "{size:>10} {:>10.0}ms {per_indicator:>14.1} {:>10.0}ms {:>16.1} {native_rate:>14.0} {wasm_rate:>14.0} {native_hits:>8}",
+            "{size:>10} {:>10.0}ms {native_cpu:>10} {per_indicator:>14.1} {:>10.0}ms {wasm_cpu:>10} {:>16.1} {native_rate:>14.0} {wasm_rate:>14.0} {native_hits:>8}",
             native_load.as_secs_f64() * 1e3,
             wasm_load.as_secs_f64() * 1e3,
             grown as f64 / 1e6,
@@ -299,10 +305,30 @@ pub fn scale_bench(
     writeln!(
         out,
         "({records} DeviceNetworkEvents-shaped records, one in ten with a known value; \
+         (cpu) is the CPU time of the loading thread, wall time less waiting on a busy machine; \
          wasm memory is the growth of linear memory during load, which includes the copy of \
          the feed text passed in)"
     )?;
     Ok(())
+}
+
+/// CPU time this thread has used (Linux, from /proc; 10 ms steps), so load times can be
+/// told apart from time spent waiting for a busy machine. `None` elsewhere.
+fn thread_cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    // Fields after the command name (which is in parentheses): utime and stime are the
+    // 12th and 13th, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+fn cpu_ms(start: Option<Duration>) -> String {
+    match (start, thread_cpu_time()) {
+        (Some(a), Some(b)) => format!("{:.0}ms", (b - a).as_secs_f64() * 1e3),
+        _ => "-".into(),
+    }
 }
 
 fn best_of(repeat: usize, mut run: impl FnMut() -> Result<u64>) -> Result<(Duration, u64)> {

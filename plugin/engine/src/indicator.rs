@@ -326,9 +326,12 @@ pub struct IndicatorSet {
     entries: Vec<Entry>,
     ids: String,
     contexts: Vec<Context>,
-    /// Contexts by value, while loading. SipHash rather than Fx: contexts differ in a few
-    /// characters of similar strings (`win.family12`), which Fx spreads badly.
-    context_index: std::collections::HashMap<Context, u32>,
+    /// Contexts by a 128-bit fingerprint of their value, while loading. Comparing
+    /// fingerprints rather than the contexts' strings keeps a lookup to one probe of a small
+    /// table: the strings lie scattered in the heap, and a load streaming through hundreds
+    /// of megabytes of feed text would miss the cache on each of them. Two different
+    /// contexts share a fingerprint with a probability of about 2^-128.
+    context_index: FxHashMap<u128, u32>,
     counts: [u64; Kind::ALL.len()],
 }
 
@@ -390,12 +393,13 @@ impl IndicatorSet {
     }
 
     fn context_of(&mut self, info: &IndicatorInfo) -> u32 {
-        match self.context_index.get(&info.context) {
+        let fingerprint = fingerprint(&info.context);
+        match self.context_index.get(&fingerprint) {
             Some(&n) => n,
             None => {
                 let n = u32::try_from(self.contexts.len()).expect("fewer than 2^32 contexts");
                 self.contexts.push(info.context.clone());
-                self.context_index.insert(info.context.clone(), n);
+                self.context_index.insert(fingerprint, n);
                 n
             }
         }
@@ -478,7 +482,7 @@ impl IndicatorSet {
         self.ids.shrink_to_fit();
         self.contexts.shrink_to_fit();
         // The context index is only needed while loading.
-        self.context_index = std::collections::HashMap::default();
+        self.context_index = FxHashMap::default();
     }
 
     /// The number of indicators of each kind, in [`Kind::ALL`] order.
@@ -682,6 +686,17 @@ impl IndicatorSet {
             + self.ids.capacity()
             + contexts
     }
+}
+
+/// Two independent SipHash values of a context (fixed keys: the same on every load).
+fn fingerprint(context: &Context) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut first = std::hash::DefaultHasher::new();
+    context.hash(&mut first);
+    let mut second = std::hash::DefaultHasher::new();
+    0x5bd1_e995_u32.hash(&mut second);
+    context.hash(&mut second);
+    u128::from(first.finish()) << 64 | u128::from(second.finish())
 }
 
 fn v4_port_key(addr: u32, port: u16) -> u64 {
