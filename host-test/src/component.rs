@@ -81,6 +81,34 @@ pub fn locate_component() -> Result<PathBuf> {
 struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
+    memory: MemoryWatch,
+}
+
+/// Follows the size of the guest's linear memory (it only grows), for the load benchmark.
+#[derive(Default)]
+struct MemoryWatch {
+    bytes: usize,
+}
+
+impl wasmtime::ResourceLimiter for MemoryWatch {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        self.bytes = self.bytes.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        _desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(true)
+    }
 }
 
 impl WasiView for HostState {
@@ -148,8 +176,10 @@ impl ComponentRuntime {
         let state = HostState {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
+            memory: MemoryWatch::default(),
         };
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.memory);
         let bindings = self.pre.instantiate(&mut store)?;
         Ok((store, bindings))
     }
@@ -245,6 +275,11 @@ impl DetectorInstance {
         Ok(counters)
     }
 
+    /// The size of the guest's linear memory, in bytes (it grows and never shrinks).
+    pub fn linear_memory_bytes(&self) -> usize {
+        self.store.data().memory.bytes
+    }
+
     /// Records that made the engine trap (and passed through unchanged).
     pub fn traps(&self) -> u64 {
         self.traps
@@ -308,6 +343,8 @@ fn add_counters(total: &mut Counters, more: &Counters) {
     total.dropped_misses += more.dropped_misses;
     total.dropped_suppressed += more.dropped_suppressed;
     total.output_key_collisions += more.output_key_collisions;
+    total.expired += more.expired;
+    total.not_yet_valid += more.not_yet_valid;
     add_named(&mut total.hits_by_kind, &more.hits_by_kind);
     add_named(
         &mut total.suppressions_by_exclusion,
@@ -316,13 +353,29 @@ fn add_counters(total: &mut Counters, more: &Counters) {
     add_named(&mut total.records_by_profile, &more.records_by_profile);
 }
 
-/// Converts a feed format name (`auto`, `threatfox-json`, ..) to the contract's enum.
+/// Converts a feed format name (`auto`, `threatfox-json`, `list:domain`, ..; the names of
+/// `iocsieve_engine::FeedFormat`) to the contract's enum.
 pub fn feed_format(name: &str) -> Option<FeedFormat> {
     Some(match name {
         "auto" => FeedFormat::Auto,
         "threatfox-json" => FeedFormat::ThreatfoxJson,
         "threatfox-csv" => FeedFormat::ThreatfoxCsv,
         "threatfox-api" => FeedFormat::ThreatfoxApi,
+        "urlhaus-csv" => FeedFormat::UrlhausCsv,
+        "urlhaus-json" => FeedFormat::UrlhausJson,
+        "feodo-csv" => FeedFormat::FeodoCsv,
+        "feodo-json" => FeedFormat::FeodoJson,
+        "misp" => FeedFormat::Misp,
+        "stix" => FeedFormat::Stix,
+        "zeek-intel" => FeedFormat::ZeekIntel,
+        "list:ip" => FeedFormat::ListIp,
+        "list:ip:port" => FeedFormat::ListIpPort,
+        "list:cidr" => FeedFormat::ListCidr,
+        "list:domain" => FeedFormat::ListDomain,
+        "list:url" => FeedFormat::ListUrl,
+        "list:md5" => FeedFormat::ListMd5,
+        "list:sha1" => FeedFormat::ListSha1,
+        "list:sha256" => FeedFormat::ListSha256,
         _ => return None,
     })
 }

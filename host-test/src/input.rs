@@ -22,6 +22,7 @@ pub fn read_feeds(paths: &[impl AsRef<Path>], format: FeedFormat) -> Result<Vec<
             let p = p.as_ref();
             let content =
                 std::fs::read(p).with_context(|| format!("cannot read feed {}", p.display()))?;
+            let content = bundle_misp_feed(p, content)?;
             Ok(Feed {
                 name: p.display().to_string(),
                 format,
@@ -29,6 +30,22 @@ pub fn read_feeds(paths: &[impl AsRef<Path>], format: FeedFormat) -> Result<Vec<
             })
         })
         .collect()
+}
+
+/// A MISP feed manifest comes with the event files next to it: they are bundled into one
+/// document the engine reads (events that are not there are counted as missing).
+/// Anything else is returned as it is.
+pub fn bundle_misp_feed(path: &Path, content: Vec<u8>) -> Result<Vec<u8>> {
+    let head = &content[..content.len().min(4096)];
+    let looks_like_manifest = head.first() == Some(&b'{')
+        && path.file_name().is_some_and(|n| n == "manifest.json")
+        && !head.windows(7).any(|w| w == b"\"Event\"");
+    if !looks_like_manifest {
+        return Ok(content);
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    iocsieve_engine::feed::misp::bundle_feed(&content, |file| std::fs::read(dir.join(file)).ok())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
 }
 
 /// Reads a settings file; with none, empty settings (the defaults).

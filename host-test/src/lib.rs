@@ -18,5 +18,6 @@ pub mod component;
 pub mod fluent_bit;
 pub mod input;
 pub mod rule;
+pub mod scale;
 pub mod scan;
 pub mod serve;

@@ -228,6 +228,10 @@ pub fn describe_load(stats: &LoadStats) -> String {
             );
             if !f.skipped.is_empty() {
                 s.push_str(&format!("; skipped {}", counts(&f.skipped)));
+                // Name a few skipped values so the warning can be checked.
+                for e in &f.skipped_examples {
+                    s.push_str(&format!("; {}: e.g. {}", e.name, e.values.join(" ")));
+                }
             }
             s.push(')');
             s
@@ -270,6 +274,8 @@ pub fn to_engine_counters(c: &Counters) -> iocsieve_engine::Counters {
         dropped_misses: c.dropped_misses,
         dropped_suppressed: c.dropped_suppressed,
         output_key_collisions: c.output_key_collisions,
+        expired: c.expired,
+        not_yet_valid: c.not_yet_valid,
         hits_by_kind: map(&c.hits_by_kind),
         suppressions_by_exclusion: map(&c.suppressions_by_exclusion),
         records_by_profile: map(&c.records_by_profile),

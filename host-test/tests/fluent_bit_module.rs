@@ -372,10 +372,10 @@ fn record_to(address: &str, port: u16) -> String {
 fn a_changed_feed_is_reloaded_after_the_refresh_interval() {
     let dir = refresh_dir("reload");
     let (mut filter, clock) = start(&dir);
-    let new_target = record_to("203.0.113.9", 443);
+    let new_target = record_to("45.9.148.9", 443);
     assert_eq!(verdict_of(&call(&mut filter, &new_target)), None);
 
-    std::fs::write(dir.join("feed-seed.json"), feed_with("203.0.113.9:443")).unwrap();
+    std::fs::write(dir.join("feed-seed.json"), feed_with("45.9.148.9:443")).unwrap();
     clock.advance(30);
     assert_eq!(
         verdict_of(&call(&mut filter, &new_target)),
@@ -417,10 +417,10 @@ fn a_bad_feed_on_reload_keeps_the_last_good_set() {
     // A bad set is not retried until the files change again; a good one then loads.
     clock.advance(61);
     call(&mut filter, HIT);
-    std::fs::write(dir.join("feed-seed.json"), feed_with("203.0.113.9:443")).unwrap();
+    std::fs::write(dir.join("feed-seed.json"), feed_with("45.9.148.9:443")).unwrap();
     clock.advance(61);
     assert_eq!(
-        verdict_of(&call(&mut filter, &record_to("203.0.113.9", 443))).as_deref(),
+        verdict_of(&call(&mut filter, &record_to("45.9.148.9", 443))).as_deref(),
         Some("hit")
     );
     let c = counters(&mut filter, &clock);
@@ -431,10 +431,10 @@ fn a_bad_feed_on_reload_keeps_the_last_good_set() {
 fn a_new_feed_file_is_picked_up_and_a_removed_one_dropped() {
     let dir = refresh_dir("reload-files");
     let (mut filter, clock) = start(&dir);
-    std::fs::write(dir.join("feed-more.json"), feed_with("203.0.113.9:443")).unwrap();
+    std::fs::write(dir.join("feed-more.json"), feed_with("45.9.148.9:443")).unwrap();
     clock.advance(61);
     assert_eq!(
-        verdict_of(&call(&mut filter, &record_to("203.0.113.9", 443))).as_deref(),
+        verdict_of(&call(&mut filter, &record_to("45.9.148.9", 443))).as_deref(),
         Some("hit")
     );
     assert_eq!(verdict_of(&call(&mut filter, HIT)).as_deref(), Some("hit"));
@@ -491,7 +491,7 @@ fn feeds_listed_in_the_module_settings_are_the_only_ones_read() {
         "listed-feeds",
         &[
             ("seed.json", &seed_feed()),
-            ("feed-other.json", &feed_with("203.0.113.9:443")),
+            ("feed-other.json", &feed_with("45.9.148.9:443")),
             ("iocsieve.toml", b""),
             ("iocsieve-fluent-bit.toml", b"feeds = [\"seed.json\"]\n"),
         ],
@@ -499,7 +499,7 @@ fn feeds_listed_in_the_module_settings_are_the_only_ones_read() {
     let (mut filter, _) = start(&dir);
     assert_eq!(verdict_of(&call(&mut filter, HIT)).as_deref(), Some("hit"));
     assert_eq!(
-        verdict_of(&call(&mut filter, &record_to("203.0.113.9", 443))),
+        verdict_of(&call(&mut filter, &record_to("45.9.148.9", 443))),
         None
     );
 }

@@ -85,7 +85,17 @@ fn threatfox_loads_in_all_three_formats_with_counts_per_kind() {
             ("sha1_hash", "sha1"),
             ("sha256_hash", "sha256"),
         ] {
-            let want = types.get(feed_type).copied().unwrap_or(0);
+            let mut want = types.get(feed_type).copied().unwrap_or(0);
+            if kind == "ip:port" {
+                // Addresses the flooding guard refuses (a private range) are counted as
+                // skipped with a `warninglist:` reason; realdata_feeds.rs pins them.
+                want -= feed
+                    .skipped
+                    .iter()
+                    .filter(|c| c.name.starts_with("warninglist:"))
+                    .map(|c| c.count)
+                    .sum::<u64>();
+            }
             assert_eq!(
                 loaded.get(kind).copied().unwrap_or(0),
                 want,

@@ -259,6 +259,18 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "iocsieve_expired_total",
+            "Matches on indicators past their end of validity, not reported.",
+            engine.expired,
+        );
+        counter(
+            &mut out,
+            "iocsieve_not_yet_valid_total",
+            "Matches on indicators not valid yet, not reported.",
+            engine.not_yet_valid,
+        );
+        counter(
+            &mut out,
             "iocsieve_traps_total",
             "Records that made the engine trap (passed on unchanged).",
             traps,
@@ -446,6 +458,8 @@ fn add_counters(total: &mut iocsieve_engine::Counters, c: &iocsieve_engine::Coun
     total.dropped_misses += c.dropped_misses;
     total.dropped_suppressed += c.dropped_suppressed;
     total.output_key_collisions += c.output_key_collisions;
+    total.expired += c.expired;
+    total.not_yet_valid += c.not_yet_valid;
     for (into, from) in [
         (&mut total.hits_by_kind, &c.hits_by_kind),
         (
@@ -490,6 +504,8 @@ mod tests {
             dropped_misses: 0,
             dropped_suppressed: 0,
             output_key_collisions: 0,
+            expired: 0,
+            not_yet_valid: 0,
             hits_by_kind: vec![crate::component::NamedCount {
                 name: kind.into(),
                 count: hits,

@@ -55,6 +55,11 @@ impl wit::Guest for Component {
                     entries: f.entries,
                     loaded: named_counts(f.loaded),
                     skipped: named_counts(f.skipped),
+                    skipped_examples: f
+                        .examples
+                        .into_iter()
+                        .map(|(name, values)| wit::NamedValues { name, values })
+                        .collect(),
                 })
                 .collect(),
             exclusions: stats.exclusions,
@@ -119,6 +124,8 @@ impl wit::Guest for Component {
                 dropped_misses: c.dropped_misses,
                 dropped_suppressed: c.dropped_suppressed,
                 output_key_collisions: c.output_key_collisions,
+                expired: c.expired,
+                not_yet_valid: c.not_yet_valid,
                 hits_by_kind: named_counts(c.hits_by_kind),
                 suppressions_by_exclusion: named_counts(c.suppressions_by_exclusion),
                 records_by_profile: named_counts(c.records_by_profile),
@@ -198,11 +205,28 @@ fn report(m: engine::MatchReport) -> wit::IndicatorMatch {
 }
 
 fn feed_format(format: wit::FeedFormat) -> FeedFormat {
+    use engine::feed::ListKind;
+    use wit::FeedFormat as W;
     match format {
-        wit::FeedFormat::Auto => FeedFormat::Auto,
-        wit::FeedFormat::ThreatfoxJson => FeedFormat::ThreatfoxJson,
-        wit::FeedFormat::ThreatfoxCsv => FeedFormat::ThreatfoxCsv,
-        wit::FeedFormat::ThreatfoxApi => FeedFormat::ThreatfoxApi,
+        W::Auto => FeedFormat::Auto,
+        W::ThreatfoxJson => FeedFormat::ThreatfoxJson,
+        W::ThreatfoxCsv => FeedFormat::ThreatfoxCsv,
+        W::ThreatfoxApi => FeedFormat::ThreatfoxApi,
+        W::UrlhausCsv => FeedFormat::UrlhausCsv,
+        W::UrlhausJson => FeedFormat::UrlhausJson,
+        W::FeodoCsv => FeedFormat::FeodoCsv,
+        W::FeodoJson => FeedFormat::FeodoJson,
+        W::Misp => FeedFormat::Misp,
+        W::Stix => FeedFormat::Stix,
+        W::ZeekIntel => FeedFormat::ZeekIntel,
+        W::ListIp => FeedFormat::List(ListKind::Ip),
+        W::ListIpPort => FeedFormat::List(ListKind::IpPort),
+        W::ListCidr => FeedFormat::List(ListKind::Cidr),
+        W::ListDomain => FeedFormat::List(ListKind::Domain),
+        W::ListUrl => FeedFormat::List(ListKind::Url),
+        W::ListMd5 => FeedFormat::List(ListKind::Md5),
+        W::ListSha1 => FeedFormat::List(ListKind::Sha1),
+        W::ListSha256 => FeedFormat::List(ListKind::Sha256),
     }
 }
 

@@ -5,10 +5,12 @@
 use std::collections::BTreeMap;
 
 use crate::exclusion::Exclusion;
-use crate::feed::{FeedInput, FeedStats, load_feed};
+use crate::feed::{FeedInput, FeedStats, Guard, LoadOptions, load_feed_with};
 use crate::indicator::{IndicatorSet, Kind};
 use crate::record::{FieldTable, Slot};
-use crate::settings::{Mode, ProfileConfig, SettingsConfig, SettingsError};
+use crate::settings::{
+    DomainMatch, FeedConfig, Mode, NamedFieldConfig, ProfileConfig, SettingsConfig, SettingsError,
+};
 
 /// The name the enrichment is nested under by default.
 pub const DEFAULT_OUTPUT_KEY: &str = "iocsieve";
@@ -20,6 +22,15 @@ pub struct Profile {
     pub detect_any: Vec<Slot>,
     pub addresses: Vec<AddressField>,
     pub hashes: Vec<HashField>,
+    pub domains: Vec<NamedField>,
+    pub urls: Vec<NamedField>,
+}
+
+/// A field holding a domain or a URL, with its ASIM role.
+#[derive(Debug, Clone)]
+pub struct NamedField {
+    pub slot: Slot,
+    pub role: String,
 }
 
 /// A field holding an address, and the field holding its port.
@@ -110,6 +121,8 @@ fn settings_error(message: impl Into<String>) -> LoadError {
 pub struct Detector {
     pub(crate) indicators: IndicatorSet,
     pub(crate) feed_names: Vec<String>,
+    /// Whether each feed's domain indicators match subdomains, by feed index.
+    pub(crate) feed_subdomains: Vec<bool>,
     pub(crate) fields: FieldTable,
     pub(crate) profiles: Vec<Profile>,
     /// The profile every record gets when the settings name one.
@@ -224,6 +237,21 @@ impl Detector {
         if feeds.len() > usize::from(u16::MAX) {
             return Err(settings_error("more than 65535 feeds"));
         }
+        for (n, f) in config.feeds.iter().enumerate() {
+            if config.feeds[..n].iter().any(|g| g.name == f.name) {
+                return Err(settings_error(format!(
+                    "two [[feeds]] entries are named {:?}",
+                    f.name
+                )));
+            }
+        }
+        let guard = Guard::compile(&config.guard).map_err(settings_error)?;
+        let mut options = LoadOptions {
+            feed: FeedConfig::default(),
+            min_confidence: config.min_confidence.clone(),
+            guard,
+        };
+        let mut feed_subdomains = Vec::with_capacity(feeds.len());
         let mut indicators = IndicatorSet::default();
         let mut feed_stats = Vec::with_capacity(feeds.len());
         for (n, feed) in feeds.iter().enumerate() {
@@ -235,10 +263,14 @@ impl Detector {
                         .into(),
                 });
             }
-            let stats = load_feed(feed, n as u16, &mut indicators).map_err(|e| LoadError {
-                input: e.feed,
-                line: e.line,
-                message: e.message,
+            options.feed = feed_config(&config.feeds, feed.name);
+            feed_subdomains.push(options.feed.domain_match == DomainMatch::Subdomains);
+            let stats = load_feed_with(feed, n as u16, &mut indicators, &options).map_err(|e| {
+                LoadError {
+                    input: e.feed,
+                    line: e.line,
+                    message: e.message,
+                }
             })?;
             feed_stats.push(stats);
         }
@@ -256,6 +288,7 @@ impl Detector {
         let detector = Detector {
             indicators,
             feed_names: feeds.iter().map(|f| f.name.to_string()).collect(),
+            feed_subdomains,
             fields,
             profiles,
             forced_profile,
@@ -310,13 +343,34 @@ impl Detector {
     }
 }
 
+/// The options of the feed named `name`: the `[[feeds]]` entry with that name, or with
+/// its last path component (`feeds/urlhaus.csv` finds `urlhaus.csv`).
+fn feed_config(configs: &[FeedConfig], name: &str) -> FeedConfig {
+    let file_name = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    configs
+        .iter()
+        .find(|c| c.name == name)
+        .or_else(|| configs.iter().find(|c| c.name == file_name))
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn compile_named(list: &[NamedFieldConfig], fields: &mut FieldTable) -> Vec<NamedField> {
+    list.iter()
+        .map(|f| NamedField {
+            slot: fields.intern(&f.field),
+            role: f.role.clone(),
+        })
+        .collect()
+}
+
 fn compile_profile(p: &ProfileConfig, fields: &mut FieldTable) -> Result<Profile, LoadError> {
     if p.name.trim().is_empty() {
         return Err(settings_error("a profile needs a name"));
     }
-    if p.addresses.is_empty() && p.hashes.is_empty() {
+    if p.addresses.is_empty() && p.hashes.is_empty() && p.domains.is_empty() && p.urls.is_empty() {
         return Err(settings_error(format!(
-            "profile {:?} names no address or hash field",
+            "profile {:?} names no address, hash, domain or URL field",
             p.name
         )));
     }
@@ -340,5 +394,7 @@ fn compile_profile(p: &ProfileConfig, fields: &mut FieldTable) -> Result<Profile
                 role_prefix: h.role.clone(),
             })
             .collect(),
+        domains: compile_named(&p.domains, fields),
+        urls: compile_named(&p.urls, fields),
     })
 }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::detector::{Detector, OutputPlacement};
-use crate::indicator::{EntryId, IndicatorSet, IndicatorValue, Kind};
-use crate::normalize::{parse_hex, parse_ip, parse_port};
+use crate::indicator::{EntryId, IndicatorSet, IndicatorValue, Kind, Validity};
+use crate::normalize::{normalize_domain_into, normalize_url, parse_hex, parse_ip, parse_port};
 use crate::output::write_enriched;
 use crate::record::{ReadError, RecordScanner, ScalarKind, ScannedRecord};
 use crate::settings::Mode;
@@ -99,6 +99,10 @@ pub struct Counters {
     pub dropped_misses: u64,
     pub dropped_suppressed: u64,
     pub output_key_collisions: u64,
+    /// Values that matched an indicator past its end of validity (not reported as hits).
+    pub expired: u64,
+    /// Values that matched an indicator before its start of validity (not reported).
+    pub not_yet_valid: u64,
     /// Matching values by indicator kind, suppressed ones included.
     pub hits_by_kind: BTreeMap<String, u64>,
     pub suppressions_by_exclusion: BTreeMap<String, u64>,
@@ -118,7 +122,7 @@ impl std::fmt::Display for Counters {
             f,
             "records_in={} records_out={} hits={} suppressed={} unreadable={} without_profile={} \
              dropped_misses={} dropped_suppressed={} address_only_hits={} output_key_collisions={} \
-             hits_by_kind=[{}] suppressions=[{}] profiles=[{}]",
+             expired={} not_yet_valid={} hits_by_kind=[{}] suppressions=[{}] profiles=[{}]",
             self.records_in,
             self.records_out,
             self.hits,
@@ -129,6 +133,8 @@ impl std::fmt::Display for Counters {
             self.dropped_suppressed,
             self.address_only_hits,
             self.output_key_collisions,
+            self.expired,
+            self.not_yet_valid,
             join(&self.hits_by_kind),
             join(&self.suppressions_by_exclusion),
             join(&self.records_by_profile),
@@ -140,7 +146,11 @@ impl std::fmt::Display for Counters {
 #[derive(Debug, Clone)]
 struct FoundMatch {
     entry: EntryId,
-    value: IndicatorValue,
+    /// The indicator as normalised (`10.0.0.0/8`, `evil.example`).
+    indicator: String,
+    /// How precisely the indicator names the value: 255 for an exact match, the prefix
+    /// length for a network, less for a parent domain. More specific matches come first.
+    specificity: u8,
     field: crate::record::Slot,
     role: String,
     observed: String,
@@ -276,7 +286,7 @@ impl Engine {
         match choose_profile(d, &scanned) {
             Some(p) => {
                 by_profile[p] += 1;
-                find_matches(d, p, &scanned, now, found);
+                find_matches(d, p, &scanned, now, found, counters);
             }
             None => counters.without_profile += 1,
         }
@@ -402,24 +412,16 @@ fn find_matches(
     scanned: &ScannedRecord<'_>,
     now: i64,
     found: &mut Vec<FoundMatch>,
+    counters: &mut Counters,
 ) {
     let set = &d.indicators;
     let profile = &d.profiles[profile];
-    let mut push =
-        |value: IndicatorValue, head: EntryId, field, role: &str, observed: &str, address_only| {
-            for entry in set.chain(head) {
-                if set.is_active(entry, now) {
-                    found.push(FoundMatch {
-                        entry,
-                        value,
-                        field,
-                        role: role.to_string(),
-                        observed: observed.to_string(),
-                        address_only,
-                    });
-                }
-            }
-        };
+    let mut sink = Sink {
+        set,
+        now,
+        found,
+        counters,
+    };
 
     if set.has_network_indicators() {
         for field in &profile.addresses {
@@ -432,25 +434,17 @@ fn find_matches(
                     continue;
                 }
                 let Some(addr) = parse_ip(text) else { continue };
-                if let Some(head) = set.lookup(&IndicatorValue::Ip(addr)) {
-                    push(
-                        IndicatorValue::Ip(addr),
-                        head,
-                        field.slot,
-                        &field.role,
-                        text,
-                        false,
-                    );
-                }
+                let at = (field.slot, field.role.as_str());
+                find_address(&mut sink, addr, at, text);
                 if let Some(port) = port {
                     let value = IndicatorValue::IpPort(addr, port);
                     if let Some(head) = set.lookup(&value) {
                         let observed = observed_ip_port(text, port);
-                        push(value, head, field.slot, &field.role, &observed, false);
+                        sink.push(head, &value, 255, at, &observed, false);
                     }
                 }
                 if d.match_address_only {
-                    find_address_only(set, addr, port, field.slot, &field.role, text, &mut push);
+                    find_address_only(&mut sink, addr, port, at, text);
                 }
             }
         }
@@ -472,34 +466,178 @@ fn find_matches(
                     && let Some(head) = set.lookup(&value)
                 {
                     let role = format!("{}{}", field.role_prefix, hash_role_suffix(value.kind()));
-                    push(value, head, field.slot, &role, text, false);
+                    sink.push(head, &value, 255, (field.slot, &role), text, false);
+                }
+            }
+        }
+    }
+
+    if set.has_domains() {
+        let mut name = String::new();
+        for field in &profile.domains {
+            for (kind, text) in scanned.values(field.slot) {
+                if kind == ScalarKind::String && normalize_domain_into(text, &mut name) {
+                    find_domain(d, &mut sink, &name, (field.slot, &field.role), text);
+                }
+            }
+        }
+    }
+
+    if !profile.urls.is_empty()
+        && (set.has_urls() || set.has_domains() || set.has_network_indicators())
+    {
+        let mut name = String::new();
+        for field in &profile.urls {
+            for (kind, text) in scanned.values(field.slot) {
+                if kind != ScalarKind::String {
+                    continue;
+                }
+                let at = (field.slot, field.role.as_str());
+                // A bare host name (Defender's RemoteUrl often holds one) is a domain.
+                if !text.contains('/') && normalize_domain_into(text, &mut name) {
+                    find_domain(d, &mut sink, &name, at, text);
+                    continue;
+                }
+                let Some(url) = normalize_url(text) else {
+                    continue;
+                };
+                if let Some(head) = set.lookup_text(Kind::Url, &url.text) {
+                    sink.push(head, &url.text, 255, at, text, false);
+                }
+                if let Some(addr) = parse_ip(url.host()) {
+                    find_address(&mut sink, addr, at, text);
+                } else if set.has_domains() && normalize_domain_into(url.host(), &mut name) {
+                    find_domain(d, &mut sink, &name, at, text);
                 }
             }
         }
     }
 }
 
+/// Where a value was found: its field and the field's role.
+type At<'a> = (crate::record::Slot, &'a str);
+
+/// Collects the matches of one record, leaving out (and counting) indicators that are not
+/// valid at `now`.
+struct Sink<'a> {
+    set: &'a IndicatorSet,
+    now: i64,
+    found: &'a mut Vec<FoundMatch>,
+    counters: &'a mut Counters,
+}
+
+impl Sink<'_> {
+    fn push(
+        &mut self,
+        head: EntryId,
+        indicator: &dyn std::fmt::Display,
+        specificity: u8,
+        (field, role): At<'_>,
+        observed: &str,
+        address_only: bool,
+    ) {
+        self.push_if(
+            head,
+            indicator,
+            specificity,
+            (field, role),
+            observed,
+            address_only,
+            |_| true,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "one call site per kind of match")]
+    fn push_if(
+        &mut self,
+        head: EntryId,
+        indicator: &dyn std::fmt::Display,
+        specificity: u8,
+        (field, role): At<'_>,
+        observed: &str,
+        address_only: bool,
+        wanted: impl Fn(EntryId) -> bool,
+    ) {
+        for entry in self.set.chain(head) {
+            if !wanted(entry) {
+                continue;
+            }
+            match self.set.validity(entry, self.now) {
+                Validity::Active => self.found.push(FoundMatch {
+                    entry,
+                    indicator: indicator.to_string(),
+                    specificity,
+                    field,
+                    role: role.to_string(),
+                    observed: observed.to_string(),
+                    address_only,
+                }),
+                Validity::Expired => self.counters.expired += 1,
+                Validity::NotYetValid => self.counters.not_yet_valid += 1,
+            }
+        }
+    }
+}
+
+/// An address: the address itself, then every network holding it, most specific first.
+fn find_address(sink: &mut Sink<'_>, addr: IpAddr, at: At<'_>, text: &str) {
+    let set = sink.set;
+    let value = IndicatorValue::Ip(addr);
+    if let Some(head) = set.lookup(&value) {
+        sink.push(head, &value, 255, at, text, false);
+    }
+    if set.has_networks() {
+        set.lookup_networks(addr, |net, head| {
+            sink.push(head, &net, net.prefix_len(), at, text, false);
+        });
+    }
+}
+
+/// A normalised domain name: the name itself, then each parent name for feeds that match
+/// subdomains. Only whole labels are compared, so `michigan.org` never finds `higan.org`.
+fn find_domain(d: &Detector, sink: &mut Sink<'_>, name: &str, at: At<'_>, text: &str) {
+    let set = sink.set;
+    if let Some(head) = set.lookup_text(Kind::Domain, name) {
+        sink.push(head, &name, 255, at, text, false);
+    }
+    if !d.feed_subdomains.contains(&true) {
+        return;
+    }
+    let mut parent = name;
+    let mut levels: u8 = 0;
+    while let Some((_, rest)) = parent.split_once('.') {
+        if !rest.contains('.') {
+            break;
+        }
+        parent = rest;
+        levels = levels.saturating_add(1);
+        if let Some(head) = set.lookup_text(Kind::Domain, parent) {
+            let subdomains = |e: EntryId| {
+                d.feed_subdomains
+                    .get(usize::from(set.feed_of(e)))
+                    .copied()
+                    .unwrap_or(false)
+            };
+            sink.push_if(
+                head,
+                &parent,
+                254u8.saturating_sub(levels),
+                at,
+                text,
+                false,
+                subdomains,
+            );
+        }
+    }
+}
+
 /// Address-only matches: ip:port indicators with this address on another port.
-fn find_address_only(
-    set: &IndicatorSet,
-    addr: IpAddr,
-    port: Option<u16>,
-    field: crate::record::Slot,
-    role: &str,
-    text: &str,
-    push: &mut impl FnMut(IndicatorValue, EntryId, crate::record::Slot, &str, &str, bool),
-) {
-    for &(indicator_port, head) in set.lookup_port_address(addr) {
+fn find_address_only(sink: &mut Sink<'_>, addr: IpAddr, port: Option<u16>, at: At<'_>, text: &str) {
+    for &(indicator_port, head) in sink.set.lookup_port_address(addr) {
         if Some(indicator_port) != port {
             let observed = port.map_or_else(|| text.to_string(), |p| observed_ip_port(text, p));
-            push(
-                IndicatorValue::IpPort(addr, indicator_port),
-                head,
-                field,
-                role,
-                &observed,
-                true,
-            );
+            let value = IndicatorValue::IpPort(addr, indicator_port);
+            sink.push(head, &value, 255, at, &observed, true);
         }
     }
 }
@@ -523,14 +661,14 @@ fn hash_role_suffix(kind: Kind) -> &'static str {
 /// Turns found matches into reports, most confident first; exact matches before
 /// address-only ones, ip:port before a bare address.
 fn describe(d: &Detector, found: &[FoundMatch]) -> Vec<MatchReport> {
-    let mut reports: Vec<MatchReport> = found
+    let mut reports: Vec<(u8, MatchReport)> = found
         .iter()
         .map(|f| {
             let entry = d.indicators.get(f.entry);
             let ctx = entry.context;
-            MatchReport {
+            let report = MatchReport {
                 kind: entry.kind,
-                indicator: f.value.to_string(),
+                indicator: f.indicator.clone(),
                 field: d.fields.name(f.field).to_string(),
                 role: f.role.clone(),
                 observed: f.observed.clone(),
@@ -550,17 +688,19 @@ fn describe(d: &Detector, found: &[FoundMatch]) -> Vec<MatchReport> {
                 last_seen: entry.last_seen,
                 tags: ctx.tags.iter().map(|t| t.to_string()).collect(),
                 reference: ctx.reference.to_string(),
-            }
+            };
+            (f.specificity, report)
         })
         .collect();
-    reports.sort_by_key(|m| {
+    reports.sort_by_key(|(specificity, m)| {
         (
             m.address_only,
+            std::cmp::Reverse(*specificity),
             std::cmp::Reverse(m.effective_confidence()),
             m.kind != Kind::IpPort,
         )
     });
-    reports
+    reports.into_iter().map(|(_, m)| m).collect()
 }
 
 /// Whether the output placement is nested (used by tests and hosts to find the key).

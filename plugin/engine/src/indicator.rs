@@ -6,9 +6,12 @@
 //! stored once as a [`Context`] and referenced by number, which keeps an indicator with its
 //! metadata well under 100 bytes.
 
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
-use rustc_hash::FxHashMap;
+use hashbrown::HashTable;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::normalize::{format_ip_port, to_hex};
 
@@ -24,17 +27,29 @@ pub enum Kind {
     Md5,
     Sha1,
     Sha256,
+    /// An IPv4 network: every address inside matches.
+    Ipv4Cidr,
+    /// An IPv6 network: every address inside matches.
+    Ipv6Cidr,
+    /// A domain name, matched exactly or with its subdomains as the feed says.
+    Domain,
+    /// A URL, normalised.
+    Url,
 }
 
 impl Kind {
     /// Every kind, in the order counters report them.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Ipv4,
         Kind::Ipv6,
         Kind::IpPort,
         Kind::Md5,
         Kind::Sha1,
         Kind::Sha256,
+        Kind::Ipv4Cidr,
+        Kind::Ipv6Cidr,
+        Kind::Domain,
+        Kind::Url,
     ];
 
     /// The name used in output and statistics.
@@ -46,6 +61,20 @@ impl Kind {
             Kind::Md5 => "md5",
             Kind::Sha1 => "sha1",
             Kind::Sha256 => "sha256",
+            Kind::Ipv4Cidr => "ipv4-cidr",
+            Kind::Ipv6Cidr => "ipv6-cidr",
+            Kind::Domain => "domain",
+            Kind::Url => "url",
+        }
+    }
+
+    /// The group a minimum confidence is set for: `ip`, `domain`, `url` or `hash`.
+    pub fn confidence_group(self) -> &'static str {
+        match self {
+            Kind::Ipv4 | Kind::Ipv6 | Kind::IpPort | Kind::Ipv4Cidr | Kind::Ipv6Cidr => "ip",
+            Kind::Md5 | Kind::Sha1 | Kind::Sha256 => "hash",
+            Kind::Domain => "domain",
+            Kind::Url => "url",
         }
     }
 
@@ -63,6 +92,8 @@ pub enum IndicatorValue {
     Md5([u8; 16]),
     Sha1([u8; 20]),
     Sha256([u8; 32]),
+    /// A network wider than one address (a single-address network is stored as `Ip`).
+    Net(IpNet),
 }
 
 impl IndicatorValue {
@@ -75,6 +106,8 @@ impl IndicatorValue {
             IndicatorValue::Md5(_) => Kind::Md5,
             IndicatorValue::Sha1(_) => Kind::Sha1,
             IndicatorValue::Sha256(_) => Kind::Sha256,
+            IndicatorValue::Net(IpNet::V4(_)) => Kind::Ipv4Cidr,
+            IndicatorValue::Net(IpNet::V6(_)) => Kind::Ipv6Cidr,
         }
     }
 }
@@ -87,6 +120,7 @@ impl std::fmt::Display for IndicatorValue {
             IndicatorValue::Md5(h) => f.write_str(&to_hex(h)),
             IndicatorValue::Sha1(h) => f.write_str(&to_hex(h)),
             IndicatorValue::Sha256(h) => f.write_str(&to_hex(h)),
+            IndicatorValue::Net(net) => write!(f, "{net}"),
         }
     }
 }
@@ -114,6 +148,8 @@ pub struct IndicatorInfo {
     /// Seconds since the Unix epoch.
     pub first_seen: Option<i64>,
     pub last_seen: Option<i64>,
+    /// The indicator does not match before this time.
+    pub valid_from: Option<i64>,
     /// The indicator does not match from this time on.
     pub valid_until: Option<i64>,
 }
@@ -135,6 +171,7 @@ struct Entry {
     kind: Kind,
     first_seen: u32,
     last_seen: u32,
+    valid_from: u32,
     valid_until: u32,
     next_same_value: EntryId,
 }
@@ -148,7 +185,125 @@ pub struct IndicatorRef<'a> {
     pub confidence: Option<u8>,
     pub first_seen: Option<i64>,
     pub last_seen: Option<i64>,
+    pub valid_from: Option<i64>,
     pub valid_until: Option<i64>,
+}
+
+/// Whether an indicator applies at a given time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validity {
+    Active,
+    NotYetValid,
+    Expired,
+}
+
+/// Text values (domains, URLs) stored once in an arena and found through a hash table of
+/// `(start, len, head)`: 12 bytes per value plus the text, instead of a `String` each.
+#[derive(Debug, Default)]
+struct TextIndex {
+    table: HashTable<(u32, u32, EntryId)>,
+    arena: String,
+}
+
+impl TextIndex {
+    fn hash(text: &str) -> u64 {
+        FxBuildHasher.hash_one(text)
+    }
+
+    fn text(&self, start: u32, len: u32) -> &str {
+        &self.arena[start as usize..][..len as usize]
+    }
+
+    fn get(&self, text: &str) -> Option<EntryId> {
+        self.table
+            .find(Self::hash(text), |&(s, l, _)| self.text(s, l) == text)
+            .map(|&(_, _, head)| head)
+    }
+
+    fn head_mut(&mut self, text: &str) -> &mut EntryId {
+        let hash = Self::hash(text);
+        let TextIndex { table, arena } = self;
+        let entry = table.entry(
+            hash,
+            |&(s, l, _)| &arena[s as usize..][..l as usize] == text,
+            |&(s, l, _)| Self::hash(&arena[s as usize..][..l as usize]),
+        );
+        match entry {
+            hashbrown::hash_table::Entry::Occupied(o) => &mut o.into_mut().2,
+            hashbrown::hash_table::Entry::Vacant(v) => {
+                let start = u32::try_from(arena.len()).expect("text values fit in 4 GiB");
+                arena.push_str(text);
+                &mut v.insert((start, text.len() as u32, NO_ENTRY)).into_mut().2
+            }
+        }
+    }
+
+    fn shrink_to_fit(&mut self) {
+        let TextIndex { table, arena } = self;
+        table.shrink_to_fit(|&(s, l, _)| Self::hash(&arena[s as usize..][..l as usize]));
+        arena.shrink_to_fit();
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.table.capacity() * (std::mem::size_of::<(u32, u32, EntryId)>() + 1)
+            + self.arena.capacity()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+/// Networks of one address family, one hash map per prefix length, keyed by the network
+/// address. A lookup probes only the lengths that hold networks, longest first, so it
+/// costs one hash probe per distinct length whatever the number of networks.
+#[derive(Debug)]
+struct NetIndex<K> {
+    by_len: Vec<FxHashMap<K, EntryId>>,
+    /// The prefix lengths that hold networks, longest first.
+    lens: Vec<u8>,
+}
+
+impl<K> Default for NetIndex<K> {
+    fn default() -> Self {
+        NetIndex {
+            by_len: Vec::new(),
+            lens: Vec::new(),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Copy> NetIndex<K> {
+    fn head_mut(&mut self, key: K, len: u8) -> &mut EntryId {
+        let at = usize::from(len);
+        if self.by_len.len() <= at {
+            self.by_len.resize_with(at + 1, FxHashMap::default);
+        }
+        if !self.lens.contains(&len) {
+            self.lens.push(len);
+            self.lens.sort_unstable_by(|a, b| b.cmp(a));
+        }
+        self.by_len[at].entry(key).or_insert(NO_ENTRY)
+    }
+
+    fn get(&self, key: K, len: u8) -> Option<EntryId> {
+        self.by_len.get(usize::from(len))?.get(&key).copied()
+    }
+
+    fn shrink_to_fit(&mut self) {
+        self.by_len.iter_mut().for_each(FxHashMap::shrink_to_fit);
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.by_len
+            .iter()
+            .map(|m| m.capacity() * (std::mem::size_of::<(K, EntryId)>() + 1))
+            .sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.lens.is_empty()
+    }
 }
 
 /// The indicators of a detector, indexed by kind.
@@ -161,13 +316,22 @@ pub struct IndicatorSet {
     md5: FxHashMap<[u8; 16], EntryId>,
     sha1: FxHashMap<[u8; 20], EntryId>,
     sha256: FxHashMap<[u8; 32], EntryId>,
+    nets4: NetIndex<u32>,
+    nets6: NetIndex<u128>,
+    domains: TextIndex,
+    urls: TextIndex,
     /// ip:port indicators by their address alone; built only when address-only matching
     /// is switched on.
     port_addresses: Option<FxHashMap<IpAddr, Vec<(u16, EntryId)>>>,
     entries: Vec<Entry>,
     ids: String,
     contexts: Vec<Context>,
-    context_index: FxHashMap<Context, u32>,
+    /// Contexts by a 128-bit fingerprint of their value, while loading. Comparing
+    /// fingerprints rather than the contexts' strings keeps a lookup to one probe of a small
+    /// table: the strings lie scattered in the heap, and a load streaming through hundreds
+    /// of megabytes of feed text would miss the cache on each of them. Two different
+    /// contexts share a fingerprint with a probability of about 2^-128.
+    context_index: FxHashMap<u128, u32>,
     counts: [u64; Kind::ALL.len()],
 }
 
@@ -175,16 +339,8 @@ impl IndicatorSet {
     /// Adds an indicator. Returns false if the same value with the same id and context was
     /// already there (a feed listing an entry twice).
     pub fn insert(&mut self, value: IndicatorValue, info: IndicatorInfo) -> bool {
-        let context = match self.context_index.get(&info.context) {
-            Some(&n) => n,
-            None => {
-                let n = u32::try_from(self.contexts.len()).expect("fewer than 2^32 contexts");
-                self.contexts.push(info.context.clone());
-                self.context_index.insert(info.context, n);
-                n
-            }
-        };
-        let id = EntryId::try_from(self.entries.len()).expect("fewer than 2^32 indicators");
+        let context = self.context_of(&info);
+        let kind = value.kind();
         let head = match value {
             IndicatorValue::Ip(IpAddr::V4(a)) => self.v4.entry(u32::from(a)).or_insert(NO_ENTRY),
             IndicatorValue::Ip(IpAddr::V6(a)) => self.v6.entry(u128::from(a)).or_insert(NO_ENTRY),
@@ -198,13 +354,72 @@ impl IndicatorSet {
             IndicatorValue::Md5(h) => self.md5.entry(h).or_insert(NO_ENTRY),
             IndicatorValue::Sha1(h) => self.sha1.entry(h).or_insert(NO_ENTRY),
             IndicatorValue::Sha256(h) => self.sha256.entry(h).or_insert(NO_ENTRY),
+            IndicatorValue::Net(IpNet::V4(n)) => {
+                self.nets4.head_mut(u32::from(n.network()), n.prefix_len())
+            }
+            IndicatorValue::Net(IpNet::V6(n)) => {
+                self.nets6.head_mut(u128::from(n.network()), n.prefix_len())
+            }
         };
+        Self::store(
+            head,
+            &mut self.entries,
+            &mut self.ids,
+            &mut self.counts,
+            kind,
+            context,
+            info,
+        )
+    }
 
+    /// Adds a domain (`Kind::Domain`, normalised) or URL (`Kind::Url`, normalised)
+    /// indicator. Returns false for a repeated entry.
+    pub fn insert_text(&mut self, kind: Kind, text: &str, info: IndicatorInfo) -> bool {
+        let context = self.context_of(&info);
+        let head = match kind {
+            Kind::Domain => self.domains.head_mut(text),
+            Kind::Url => self.urls.head_mut(text),
+            other => panic!("{} is not a text kind", other.name()),
+        };
+        Self::store(
+            head,
+            &mut self.entries,
+            &mut self.ids,
+            &mut self.counts,
+            kind,
+            context,
+            info,
+        )
+    }
+
+    fn context_of(&mut self, info: &IndicatorInfo) -> u32 {
+        let fingerprint = fingerprint(&info.context);
+        match self.context_index.get(&fingerprint) {
+            Some(&n) => n,
+            None => {
+                let n = u32::try_from(self.contexts.len()).expect("fewer than 2^32 contexts");
+                self.contexts.push(info.context.clone());
+                self.context_index.insert(fingerprint, n);
+                n
+            }
+        }
+    }
+
+    fn store(
+        head: &mut EntryId,
+        entries: &mut Vec<Entry>,
+        ids: &mut String,
+        counts: &mut [u64; Kind::ALL.len()],
+        kind: Kind,
+        context: u32,
+        info: IndicatorInfo,
+    ) -> bool {
+        let id = EntryId::try_from(entries.len()).expect("fewer than 2^32 indicators");
         // A repeated entry (same id and context) is not stored twice.
         let mut cursor = *head;
         while cursor != NO_ENTRY {
-            let e = &self.entries[cursor as usize];
-            let same_id = self.ids[e.id_start as usize..][..usize::from(e.id_len)] == info.id;
+            let e = &entries[cursor as usize];
+            let same_id = ids[e.id_start as usize..][..usize::from(e.id_len)] == info.id;
             if same_id && e.context == context {
                 return false;
             }
@@ -212,21 +427,22 @@ impl IndicatorSet {
         }
 
         let previous = std::mem::replace(head, id);
-        let id_start = u32::try_from(self.ids.len()).expect("ids fit in 4 GiB");
+        let id_start = u32::try_from(ids.len()).expect("ids fit in 4 GiB");
         let id_text = truncate_utf8(&info.id, usize::from(u16::MAX));
-        self.ids.push_str(id_text);
-        self.entries.push(Entry {
+        ids.push_str(id_text);
+        entries.push(Entry {
             context,
             id_start,
             id_len: id_text.len() as u16,
             confidence: info.confidence.unwrap_or(u8::MAX),
-            kind: value.kind(),
+            kind,
             first_seen: to_stored_time(info.first_seen),
             last_seen: to_stored_time(info.last_seen),
+            valid_from: to_stored_time(info.valid_from),
             valid_until: to_stored_time(info.valid_until),
             next_same_value: previous,
         });
-        self.counts[value.kind().index()] += 1;
+        counts[kind.index()] += 1;
         true
     }
 
@@ -258,6 +474,10 @@ impl IndicatorSet {
         self.md5.shrink_to_fit();
         self.sha1.shrink_to_fit();
         self.sha256.shrink_to_fit();
+        self.nets4.shrink_to_fit();
+        self.nets6.shrink_to_fit();
+        self.domains.shrink_to_fit();
+        self.urls.shrink_to_fit();
         self.entries.shrink_to_fit();
         self.ids.shrink_to_fit();
         self.contexts.shrink_to_fit();
@@ -292,8 +512,74 @@ impl IndicatorSet {
             IndicatorValue::Md5(h) => self.md5.get(h),
             IndicatorValue::Sha1(h) => self.sha1.get(h),
             IndicatorValue::Sha256(h) => self.sha256.get(h),
+            IndicatorValue::Net(IpNet::V4(n)) => {
+                return self.nets4.get(u32::from(n.network()), n.prefix_len());
+            }
+            IndicatorValue::Net(IpNet::V6(n)) => {
+                return self.nets6.get(u128::from(n.network()), n.prefix_len());
+            }
         };
         head.copied()
+    }
+
+    /// The head of the chain of domain (`Kind::Domain`) or URL (`Kind::Url`) entries with
+    /// exactly this normalised text.
+    pub fn lookup_text(&self, kind: Kind, text: &str) -> Option<EntryId> {
+        match kind {
+            Kind::Domain => self.domains.get(text),
+            Kind::Url => self.urls.get(text),
+            _ => None,
+        }
+    }
+
+    /// Every network indicator holding `addr`, most specific first, calling `found` with
+    /// the network and the head of its chain.
+    pub fn lookup_networks(&self, addr: IpAddr, mut found: impl FnMut(IpNet, EntryId)) {
+        match addr {
+            IpAddr::V4(a) => {
+                let bits = u32::from(a);
+                for &len in &self.nets4.lens {
+                    let key = if len == 0 {
+                        0
+                    } else {
+                        bits & (u32::MAX << (32 - len))
+                    };
+                    if let Some(head) = self.nets4.get(key, len) {
+                        let net = Ipv4Net::new(key.into(), len).expect("prefix length <= 32");
+                        found(IpNet::V4(net), head);
+                    }
+                }
+            }
+            IpAddr::V6(a) => {
+                let bits = u128::from(a);
+                for &len in &self.nets6.lens {
+                    let key = if len == 0 {
+                        0
+                    } else {
+                        bits & (u128::MAX << (128 - len))
+                    };
+                    if let Some(head) = self.nets6.get(key, len) {
+                        let net = Ipv6Net::new(key.into(), len).expect("prefix length <= 128");
+                        found(IpNet::V6(net), head);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether any network indicators are loaded.
+    pub fn has_networks(&self) -> bool {
+        !(self.nets4.is_empty() && self.nets6.is_empty())
+    }
+
+    /// Whether any domain indicators are loaded.
+    pub fn has_domains(&self) -> bool {
+        !self.domains.is_empty()
+    }
+
+    /// Whether any URL indicators are loaded.
+    pub fn has_urls(&self) -> bool {
+        !self.urls.is_empty()
     }
 
     /// Whether a lookup of an address or ip:port could find anything: lets the matcher skip
@@ -302,7 +588,9 @@ impl IndicatorSet {
         !(self.v4.is_empty()
             && self.v6.is_empty()
             && self.v4_port.is_empty()
-            && self.v6_port.is_empty())
+            && self.v6_port.is_empty()
+            && self.nets4.is_empty()
+            && self.nets6.is_empty())
     }
 
     /// Whether any hash indicators are loaded.
@@ -337,14 +625,31 @@ impl IndicatorSet {
             confidence: (e.confidence != u8::MAX).then_some(e.confidence),
             first_seen: from_stored_time(e.first_seen),
             last_seen: from_stored_time(e.last_seen),
+            valid_from: from_stored_time(e.valid_from),
             valid_until: from_stored_time(e.valid_until),
+        }
+    }
+
+    /// The feed index of an entry, without reading the rest.
+    pub fn feed_of(&self, id: EntryId) -> u16 {
+        self.contexts[self.entries[id as usize].context as usize].feed
+    }
+
+    /// Whether the entry applies at `now`.
+    pub fn validity(&self, id: EntryId, now: i64) -> Validity {
+        let e = &self.entries[id as usize];
+        if e.valid_until != NO_TIME && now >= i64::from(e.valid_until) {
+            Validity::Expired
+        } else if e.valid_from != NO_TIME && now < i64::from(e.valid_from) {
+            Validity::NotYetValid
+        } else {
+            Validity::Active
         }
     }
 
     /// Whether the entry is valid at `now`.
     pub fn is_active(&self, id: EntryId, now: i64) -> bool {
-        let until = self.entries[id as usize].valid_until;
-        until == NO_TIME || now < i64::from(until)
+        self.validity(id, now) == Validity::Active
     }
 
     /// Approximate heap bytes held, for the load benchmark.
@@ -373,6 +678,10 @@ impl IndicatorSet {
             + map(&self.md5)
             + map(&self.sha1)
             + map(&self.sha256)
+            + self.nets4.heap_bytes()
+            + self.nets6.heap_bytes()
+            + self.domains.heap_bytes()
+            + self.urls.heap_bytes()
             + self.entries.capacity() * std::mem::size_of::<Entry>()
             + self.ids.capacity()
             + contexts
@@ -417,6 +726,17 @@ impl IndicatorSet {
             .chain(sha256)
             .flat_map(move |(value, head)| self.chain(head).map(move |id| (value, self.get(id))))
     }
+}
+
+/// Two independent SipHash values of a context (fixed keys: the same on every load).
+fn fingerprint(context: &Context) -> u128 {
+    use std::hash::{Hash, Hasher};
+    let mut first = std::hash::DefaultHasher::new();
+    context.hash(&mut first);
+    let mut second = std::hash::DefaultHasher::new();
+    0x5bd1_e995_u32.hash(&mut second);
+    context.hash(&mut second);
+    u128::from(first.finish()) << 64 | u128::from(second.finish())
 }
 
 fn v4_port_key(addr: u32, port: u16) -> u64 {
@@ -553,5 +873,63 @@ mod tests {
             .collect();
         ports.sort();
         assert_eq!(ports, [80, 443]);
+    }
+
+    #[test]
+    fn networks_are_found_most_specific_first() {
+        let mut set = IndicatorSet::default();
+        for (n, net) in ["10.0.0.0/8", "10.1.0.0/16", "10.1.2.0/24", "2001:db8::/32"]
+            .iter()
+            .enumerate()
+        {
+            let net: IpNet = net.parse().unwrap();
+            assert!(set.insert(IndicatorValue::Net(net), info(&n.to_string(), "m")));
+        }
+        let mut found = Vec::new();
+        set.lookup_networks("10.1.2.3".parse().unwrap(), |net, _| {
+            found.push(net.to_string())
+        });
+        assert_eq!(found, ["10.1.2.0/24", "10.1.0.0/16", "10.0.0.0/8"]);
+        found.clear();
+        set.lookup_networks("11.1.2.3".parse().unwrap(), |net, _| {
+            found.push(net.to_string())
+        });
+        assert!(found.is_empty(), "near miss outside every network");
+        set.lookup_networks("2001:db8:1::1".parse().unwrap(), |net, _| {
+            found.push(net.to_string())
+        });
+        assert_eq!(found, ["2001:db8::/32"]);
+        assert_eq!(set.counts()[Kind::Ipv4Cidr.index()], 3);
+    }
+
+    #[test]
+    fn text_values_are_found_exactly() {
+        let mut set = IndicatorSet::default();
+        assert!(set.insert_text(Kind::Domain, "evil.example", info("1", "m")));
+        assert!(set.insert_text(Kind::Url, "http://evil.example/a", info("2", "m")));
+        assert!(!set.insert_text(Kind::Domain, "evil.example", info("1", "m")));
+        set.shrink_to_fit();
+        assert!(set.lookup_text(Kind::Domain, "evil.example").is_some());
+        assert!(set.lookup_text(Kind::Domain, "vil.example").is_none());
+        assert!(
+            set.lookup_text(Kind::Url, "http://evil.example/a")
+                .is_some()
+        );
+        assert!(
+            set.lookup_text(Kind::Url, "http://evil.example/A")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn validity_has_a_start_and_an_end() {
+        let mut set = IndicatorSet::default();
+        let mut i = info("1", "m");
+        i.valid_from = Some(100);
+        i.valid_until = Some(200);
+        set.insert(IndicatorValue::Md5([3; 16]), i);
+        assert_eq!(set.validity(0, 99), Validity::NotYetValid);
+        assert_eq!(set.validity(0, 150), Validity::Active);
+        assert_eq!(set.validity(0, 200), Validity::Expired);
     }
 }

@@ -172,6 +172,168 @@ pub fn v6_key(addr: Ipv6Addr) -> u128 {
     u128::from(addr)
 }
 
+/// Normalises a domain name into `out`: refanged, trimmed, lower case, trailing dot dropped,
+/// internationalised names in their ASCII (punycode) form. Returns false (and leaves `out`
+/// unspecified) when the text is not a domain name with at least two labels.
+pub fn normalize_domain_into(value: &str, out: &mut String) -> bool {
+    out.clear();
+    let value = refang(value);
+    let value = value.trim().trim_end_matches('.');
+    if value.is_empty() || value.len() > 253 {
+        return false;
+    }
+    if value.is_ascii() {
+        out.extend(value.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        match idna::domain_to_ascii(value) {
+            Ok(ascii) => out.push_str(&ascii),
+            Err(_) => return false,
+        }
+    }
+    is_domain_name(out)
+}
+
+/// Normalises a domain name (see [`normalize_domain_into`]).
+pub fn normalize_domain(value: &str) -> Option<String> {
+    let mut out = String::new();
+    normalize_domain_into(value, &mut out).then_some(out)
+}
+
+/// Lower-case ASCII labels of letters, digits, `-` and `_`, at least two of them, and not
+/// an IP address.
+fn is_domain_name(name: &str) -> bool {
+    if !name.contains('.') || name.parse::<IpAddr>().is_ok() || name.len() > 253 {
+        return false;
+    }
+    name.split('.').all(|label| {
+        !label.is_empty()
+            && label.len() <= 63
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+    })
+}
+
+/// The default port of a URL scheme, dropped when normalising.
+fn default_port(scheme: &str) -> Option<&'static str> {
+    match scheme {
+        "http" | "ws" => Some("80"),
+        "https" | "wss" => Some("443"),
+        "ftp" => Some("21"),
+        _ => None,
+    }
+}
+
+/// A URL split into its host and its normalised text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedUrl {
+    /// `scheme://host[:port]/path?query`, scheme and host lower case, default port dropped,
+    /// an empty path written `/`, the fragment dropped; path and query as written.
+    pub text: String,
+    /// Where the host lies in `text` (no brackets around an IPv6 address).
+    pub host: std::ops::Range<usize>,
+}
+
+impl NormalizedUrl {
+    /// The host: a domain name or an address.
+    pub fn host(&self) -> &str {
+        &self.text[self.host.clone()]
+    }
+}
+
+/// Normalises a URL: refanged (`hxxp`, `[.]`, `[:]`), scheme and host case-insensitive, host
+/// in its ASCII form, default port and the trailing slash of an empty path normalised. A
+/// URL without a scheme (`evil.example/a`, as Zeek writes them) is taken as `http`.
+pub fn normalize_url(value: &str) -> Option<NormalizedUrl> {
+    let value = refang(value);
+    let value = value.trim();
+    let (scheme, rest) = match value.find("://") {
+        Some(i) => (&value[..i], &value[i + 3..]),
+        None => ("http", value),
+    };
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'-' || b == b'.')
+    {
+        return None;
+    }
+    let rest = rest.split_once('#').map_or(rest, |(r, _fragment)| r);
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path_query) = rest.split_at(authority_end);
+    let authority = authority.rsplit_once('@').map_or(authority, |(_user, a)| a);
+    // Host and port; an IPv6 host is bracketed.
+    let (host, port) = if let Some(inner) = authority.strip_prefix('[') {
+        let (addr, after) = inner.split_once(']')?;
+        let port = match after {
+            "" => None,
+            p => Some(p.strip_prefix(':')?),
+        };
+        (addr, port)
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    let mut text = String::with_capacity(value.len() + 1);
+    text.push_str(&scheme);
+    text.push_str("://");
+    let host_start;
+    let host_end;
+    if let Some(addr) = parse_ip(host) {
+        let bracket = addr.is_ipv6();
+        if bracket {
+            text.push('[');
+        }
+        host_start = text.len();
+        text.push_str(&addr.to_string());
+        host_end = text.len();
+        if bracket {
+            text.push(']');
+        }
+    } else {
+        let mut name = String::new();
+        let host = host.trim_end_matches('.');
+        if !normalize_domain_into(host, &mut name) && !is_single_label(host) {
+            return None;
+        }
+        if name.is_empty() {
+            name = host.to_ascii_lowercase();
+        }
+        host_start = text.len();
+        text.push_str(&name);
+        host_end = text.len();
+    }
+    match port {
+        Some("") | None => {}
+        Some(p) => {
+            let p = parse_port(p)?;
+            let p = p.to_string();
+            if default_port(&scheme) != Some(p.as_str()) {
+                text.push(':');
+                text.push_str(&p);
+            }
+        }
+    }
+    if !path_query.starts_with('/') {
+        text.push('/');
+    }
+    text.push_str(path_query);
+    Some(NormalizedUrl {
+        text,
+        host: host_start..host_end,
+    })
+}
+
+fn is_single_label(host: &str) -> bool {
+    !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +417,58 @@ mod tests {
         assert_eq!(to_hex(&lower), "0cc175b9c0f1b6a831c399e269772661");
         assert_eq!(parse_hex::<16>("0cc175b9c0f1b6a831c399e26977266"), None);
         assert_eq!(parse_hex::<16>("0cc175b9c0f1b6a831c399e26977266g"), None);
+    }
+
+    #[test]
+    fn domains_fold_case_drop_the_root_dot_and_use_punycode() {
+        assert_eq!(
+            normalize_domain("Evil.Example."),
+            Some("evil.example".into())
+        );
+        assert_eq!(
+            normalize_domain("evil[.]example"),
+            Some("evil.example".into())
+        );
+        assert_eq!(
+            normalize_domain("bücher.example"),
+            Some("xn--bcher-kva.example".into())
+        );
+        assert_eq!(normalize_domain("localhost"), None);
+        assert_eq!(normalize_domain("1.2.3.4"), None);
+        assert_eq!(normalize_domain("a b.example"), None);
+    }
+
+    #[test]
+    fn urls_normalise_scheme_host_port_and_empty_path_only() {
+        let n = |s: &str| normalize_url(s).map(|u| u.text);
+        assert_eq!(
+            n("HTTP://Evil.Example:80"),
+            Some("http://evil.example/".into())
+        );
+        assert_eq!(
+            n("https://evil.example:443/"),
+            Some("https://evil.example/".into())
+        );
+        assert_eq!(
+            n("https://evil.example:8443/A?B=C"),
+            Some("https://evil.example:8443/A?B=C".into())
+        );
+        assert_eq!(
+            n("hxxp://evil[.]example/x"),
+            Some("http://evil.example/x".into())
+        );
+        assert_eq!(
+            n("http://evil.example?q"),
+            Some("http://evil.example/?q".into())
+        );
+        assert_eq!(n("evil.example/p"), Some("http://evil.example/p".into()));
+        assert_eq!(
+            n("http://[2001:DB8::1]:8080/x"),
+            Some("http://[2001:db8::1]:8080/x".into())
+        );
+        assert_ne!(n("http://evil.example/A"), n("http://evil.example/a"));
+        let u = normalize_url("http://1.2.3.4:81/x").unwrap();
+        assert_eq!(u.host(), "1.2.3.4");
+        assert_eq!(n("http://evil.example:99999/"), None);
     }
 }

@@ -160,6 +160,10 @@ fn write_fields(profile: &str, verdict: &Verdict, emit: &mut dyn FnMut(&str, Val
             &text(addr.trim_start_matches('[').trim_end_matches(']')),
         );
     }
+    if matches!(top.kind, Kind::Ipv4Cidr | Kind::Ipv6Cidr) {
+        // A network matched: the threat address is the one the record holds.
+        emit("ThreatIpAddr", &text(&top.observed));
+    }
     if !top.malware_printable.is_empty() {
         emit("ThreatName", &text(&top.malware_printable));
     }

@@ -67,6 +67,102 @@ pub struct SettingsConfig {
     /// User profiles, tried before the built-in ones; one with a built-in's name replaces it.
     #[serde(default)]
     pub profiles: Vec<ProfileConfig>,
+    /// Options of individual feeds, by feed name.
+    #[serde(default)]
+    pub feeds: Vec<FeedConfig>,
+    /// The minimum confidence an indicator needs to be loaded, by kind group.
+    #[serde(default)]
+    pub min_confidence: MinConfidenceConfig,
+    /// The guard against indicators that would flood the pipeline.
+    #[serde(default)]
+    pub guard: GuardConfig,
+}
+
+/// Options of one feed, found by its name: the name the host gives it (a path) or that
+/// name's last path component (`urlhaus.csv`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedConfig {
+    pub name: String,
+    /// The feed's format, when the host passes `auto`: any name `FeedFormat` knows, such as
+    /// `list:domain`.
+    pub format: Option<String>,
+    /// Indicators stop matching this many days after they were last seen (else first
+    /// seen), unless the feed ends them earlier.
+    pub ttl_days: Option<f64>,
+    /// Entries with a lower confidence are not loaded (entries without one are).
+    pub min_confidence: Option<u8>,
+    /// `exact` (default): a domain indicator matches that name only. `subdomains`: it also
+    /// matches every name under it (`a.evil.example` under `evil.example`).
+    #[serde(default)]
+    pub domain_match: DomainMatch,
+    /// A URL indicator also matches its host (a domain or an address) on its own.
+    #[serde(default)]
+    pub url_hosts: bool,
+    /// MISP: load every attribute, not only those marked `to_ids`.
+    #[serde(default)]
+    pub misp_all_attributes: bool,
+}
+
+/// How domain indicators of a feed match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DomainMatch {
+    #[default]
+    Exact,
+    Subdomains,
+}
+
+/// Minimum confidences by kind group, 0-100. Entries without a confidence are loaded.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinConfidenceConfig {
+    /// Addresses, ip:port and networks.
+    pub ip: Option<u8>,
+    pub domain: Option<u8>,
+    pub url: Option<u8>,
+    /// MD5, SHA-1 and SHA-256.
+    pub hash: Option<u8>,
+}
+
+/// Which indicators are refused at load because they would match far too much.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardConfig {
+    /// Apply the built-in warning list (private, loopback, link-local, documentation and
+    /// other reserved ranges, public resolvers, CDN ranges, big sites' domains, hashes of
+    /// the empty file). Default true.
+    #[serde(default = "yes")]
+    pub builtin: bool,
+    /// IPv4 networks wider than this prefix length are refused (default 16).
+    #[serde(default = "default_min_prefix_v4")]
+    pub min_prefix_v4: u8,
+    /// IPv6 networks wider than this prefix length are refused (default 32).
+    #[serde(default = "default_min_prefix_v6")]
+    pub min_prefix_v6: u8,
+    /// Values never loaded as indicators: addresses, networks (an indicator overlapping one
+    /// is refused), domains (their subdomains too) and hashes.
+    #[serde(default)]
+    pub allow: Vec<String>,
+}
+
+impl Default for GuardConfig {
+    fn default() -> Self {
+        GuardConfig {
+            builtin: true,
+            min_prefix_v4: default_min_prefix_v4(),
+            min_prefix_v6: default_min_prefix_v6(),
+            allow: Vec::new(),
+        }
+    }
+}
+
+fn default_min_prefix_v4() -> u8 {
+    16
+}
+
+fn default_min_prefix_v6() -> u8 {
+    32
 }
 
 impl Default for SettingsConfig {
@@ -80,6 +176,9 @@ impl Default for SettingsConfig {
             output: OutputConfig::default(),
             exclusions: Vec::new(),
             profiles: Vec::new(),
+            feeds: Vec::new(),
+            min_confidence: MinConfidenceConfig::default(),
+            guard: GuardConfig::default(),
         }
     }
 }
@@ -155,6 +254,21 @@ pub struct ProfileConfig {
     pub addresses: Vec<AddressFieldConfig>,
     #[serde(default)]
     pub hashes: Vec<HashFieldConfig>,
+    /// Fields holding a domain or host name.
+    #[serde(default)]
+    pub domains: Vec<NamedFieldConfig>,
+    /// Fields holding a URL; their host is also looked up as a domain or address.
+    #[serde(default)]
+    pub urls: Vec<NamedFieldConfig>,
+}
+
+/// A field holding a value of one kind, with the ASIM role reported for it (`Url`,
+/// `DstDomain`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedFieldConfig {
+    pub field: String,
+    pub role: String,
 }
 
 /// A field holding an IP address, with the field holding its port, if any.
@@ -297,6 +411,24 @@ mod tests {
             Mode::HitsOnly
         );
         assert!(with_mode("mdoe = 1", Mode::Tag).is_err());
+    }
+
+    #[test]
+    fn reads_feed_options_confidence_and_guard() {
+        let text = "[[feeds]]\nname = \"urlhaus.csv\"\nttl_days = 30\nmin_confidence = 50\n\
+                    domain_match = \"subdomains\"\nurl_hosts = true\n\
+                    [min_confidence]\nip = 60\n[guard]\nallow = [\"8.8.8.8\"]\n";
+        let s = SettingsConfig::parse(text).unwrap();
+        assert_eq!(s.feeds[0].domain_match, DomainMatch::Subdomains);
+        assert_eq!(s.feeds[0].ttl_days, Some(30.0));
+        assert!(s.feeds[0].url_hosts);
+        assert_eq!(s.min_confidence.ip, Some(60));
+        assert!(s.guard.builtin);
+        let err = SettingsConfig::parse("[[feeds]]\nname = \"x\"\ndomain_match = \"fuzzy\"\n")
+            .unwrap_err();
+        assert!(err.message.contains("fuzzy"), "{err}");
+        let err = SettingsConfig::parse("[min_confidence]\nipv4 = 1\n").unwrap_err();
+        assert!(err.message.contains("ipv4"), "{err}");
     }
 
     #[test]

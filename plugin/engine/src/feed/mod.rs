@@ -5,12 +5,27 @@
 //! every entry by what became of it: loaded by kind, or skipped with a reason. Nothing is
 //! dropped without a count.
 
+mod abusech;
+pub mod guard;
+pub mod misp;
+mod stix;
 mod threatfox;
+mod zeek;
 
 use std::collections::BTreeMap;
 
+use ipnet::IpNet;
+
+pub use guard::Guard;
+
 use crate::indicator::{EntryId, IndicatorInfo, IndicatorSet, IndicatorValue, Kind};
-use crate::normalize::{parse_hex, parse_ip, parse_ip_port, refang};
+use crate::normalize::{
+    canonical_ip, normalize_domain, normalize_url, parse_hex, parse_ip, parse_ip_port, refang,
+};
+use crate::settings::{FeedConfig, MinConfidenceConfig};
+
+/// How many examples each skip reason keeps.
+pub const EXAMPLES_PER_REASON: usize = 3;
 
 /// How a feed is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +38,64 @@ pub enum FeedFormat {
     ThreatfoxCsv,
     /// ThreatFox API records: `{"query_status":..,"data":[..]}` or one record per line.
     ThreatfoxApi,
+    /// URLhaus CSV dump, with its `#` banner.
+    UrlhausCsv,
+    /// URLhaus API answer: `{"urls":[..]}`.
+    UrlhausJson,
+    /// Feodo Tracker blocklist as CSV, with its `#` banner.
+    FeodoCsv,
+    /// Feodo Tracker blocklist as JSON: a list of `{"ip_address", "port", ..}`.
+    FeodoJson,
+    /// MISP: one event (`{"Event":..}`), the REST `{"response":[..]}` wrapper, or a feed
+    /// manifest with its event files (see [`misp::bundle_feed`]).
+    Misp,
+    /// A STIX 2.0 or 2.1 bundle: its indicator patterns.
+    Stix,
+    /// A Zeek intel file: `#fields` header and tab-separated rows.
+    ZeekIntel,
+    /// One value per line, of the kind named (`list:ip`, `list:domain`, ..).
+    List(ListKind),
+}
+
+/// The kind a plain list declares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// Addresses, or networks written `a.b.c.d/n`.
+    Ip,
+    IpPort,
+    Cidr,
+    Domain,
+    Url,
+    Md5,
+    Sha1,
+    Sha256,
+}
+
+impl ListKind {
+    const ALL: [ListKind; 8] = [
+        ListKind::Ip,
+        ListKind::IpPort,
+        ListKind::Cidr,
+        ListKind::Domain,
+        ListKind::Url,
+        ListKind::Md5,
+        ListKind::Sha1,
+        ListKind::Sha256,
+    ];
+
+    /// The type name entries of the list get.
+    fn ioc_type(self) -> &'static str {
+        match self {
+            ListKind::Ip => "ip",
+            ListKind::IpPort => "ip:port",
+            ListKind::Cidr => "cidr",
+            ListKind::Domain => "domain",
+            ListKind::Url => "url",
+            ListKind::Md5 => "md5",
+            ListKind::Sha1 => "sha1",
+            ListKind::Sha256 => "sha256",
+        }
+    }
 }
 
 impl FeedFormat {
@@ -33,19 +106,46 @@ impl FeedFormat {
             FeedFormat::ThreatfoxJson => "threatfox-json",
             FeedFormat::ThreatfoxCsv => "threatfox-csv",
             FeedFormat::ThreatfoxApi => "threatfox-api",
+            FeedFormat::UrlhausCsv => "urlhaus-csv",
+            FeedFormat::UrlhausJson => "urlhaus-json",
+            FeedFormat::FeodoCsv => "feodo-csv",
+            FeedFormat::FeodoJson => "feodo-json",
+            FeedFormat::Misp => "misp",
+            FeedFormat::Stix => "stix",
+            FeedFormat::ZeekIntel => "zeek-intel",
+            FeedFormat::List(ListKind::Ip) => "list:ip",
+            FeedFormat::List(ListKind::IpPort) => "list:ip:port",
+            FeedFormat::List(ListKind::Cidr) => "list:cidr",
+            FeedFormat::List(ListKind::Domain) => "list:domain",
+            FeedFormat::List(ListKind::Url) => "list:url",
+            FeedFormat::List(ListKind::Md5) => "list:md5",
+            FeedFormat::List(ListKind::Sha1) => "list:sha1",
+            FeedFormat::List(ListKind::Sha256) => "list:sha256",
         }
     }
 
-    /// Reads a format name.
-    pub fn from_name(name: &str) -> Option<FeedFormat> {
+    /// Every format, `auto` first.
+    pub fn all() -> impl Iterator<Item = FeedFormat> {
         [
             Self::Auto,
             Self::ThreatfoxJson,
             Self::ThreatfoxCsv,
             Self::ThreatfoxApi,
+            Self::UrlhausCsv,
+            Self::UrlhausJson,
+            Self::FeodoCsv,
+            Self::FeodoJson,
+            Self::Misp,
+            Self::Stix,
+            Self::ZeekIntel,
         ]
         .into_iter()
-        .find(|f| f.name() == name)
+        .chain(ListKind::ALL.into_iter().map(FeedFormat::List))
+    }
+
+    /// Reads a format name.
+    pub fn from_name(name: &str) -> Option<FeedFormat> {
+        Self::all().find(|f| f.name() == name)
     }
 }
 
@@ -90,6 +190,9 @@ pub struct FeedStats {
     pub loaded: BTreeMap<String, u64>,
     /// Entries not loaded, by reason.
     pub skipped: BTreeMap<String, u64>,
+    /// A few of the values skipped for each reason (up to [`EXAMPLES_PER_REASON`]), so a
+    /// warning can name them.
+    pub examples: BTreeMap<String, Vec<String>>,
 }
 
 impl FeedStats {
@@ -114,6 +217,21 @@ pub type EntryOutcome<'r> = Result<Kind, &'r str>;
 /// Sees every entry a feed has, with what became of it (see [`observe_feed`]).
 pub type EntryObserver<'o> = dyn FnMut(&FeedEntry, EntryOutcome<'_>) + 'o;
 
+/// What a feed is loaded with, beside its bytes: its options, the minimum confidences and
+/// the guard.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    pub feed: FeedConfig,
+    pub min_confidence: MinConfidenceConfig,
+    pub guard: Guard,
+}
+
+/// A value parsed from a feed entry.
+enum Parsed {
+    Value(IndicatorValue),
+    Text(Kind, String),
+}
+
 /// Normalises feed entries into an indicator set and counts what became of each.
 pub struct FeedLoader<'s> {
     set: &'s mut IndicatorSet,
@@ -123,10 +241,16 @@ pub struct FeedLoader<'s> {
     /// The reason the entry being added was skipped, kept only while observing.
     last_skip: Option<String>,
     observing: bool,
+    options: &'s LoadOptions,
 }
 
 impl<'s> FeedLoader<'s> {
-    fn new(set: &'s mut IndicatorSet, name: &str, feed_index: u16) -> Self {
+    fn new(
+        set: &'s mut IndicatorSet,
+        name: &str,
+        feed_index: u16,
+        options: &'s LoadOptions,
+    ) -> Self {
         let stats = FeedStats {
             name: name.to_string(),
             ..FeedStats::default()
@@ -138,7 +262,13 @@ impl<'s> FeedLoader<'s> {
             observer: None,
             last_skip: None,
             observing: false,
+            options,
         }
+    }
+
+    /// Whether MISP attributes without `to_ids` are loaded too.
+    pub fn misp_all_attributes(&self) -> bool {
+        self.options.feed.misp_all_attributes
     }
 
     /// Adds one entry (see [`FeedLoader::add_entry`]), telling the observer, if any, what
@@ -163,7 +293,8 @@ impl<'s> FeedLoader<'s> {
     }
 
     /// Adds one entry; values are normalised here (refanged, trimmed, addresses and hashes
-    /// parsed into their binary form).
+    /// parsed into their binary form, domains and URLs into their canonical text), then
+    /// checked against the guard and the minimum confidence.
     fn add_entry(&mut self, mut entry: FeedEntry) {
         self.stats.entries += 1;
         let value = refang(&entry.value);
@@ -171,37 +302,135 @@ impl<'s> FeedLoader<'s> {
             self.skip("empty value");
             return;
         }
-        let parsed = match entry.ioc_type.trim().to_ascii_lowercase().as_str() {
-            "ip:port" => parse_ip_port(&value).map(|(a, p)| IndicatorValue::IpPort(a, p)),
-            "ip" | "ipv4" | "ipv6" | "ip-dst" | "ip-src" => {
-                parse_ip(&value).map(IndicatorValue::Ip)
+        let ioc_type = entry.ioc_type.trim();
+        let lowered;
+        let ioc_type = if ioc_type.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = ioc_type.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            ioc_type
+        };
+        let parsed = match ioc_type {
+            "ip:port" => {
+                parse_ip_port(&value).map(|(a, p)| Parsed::Value(IndicatorValue::IpPort(a, p)))
             }
-            "md5_hash" | "md5" => parse_hex(&value).map(IndicatorValue::Md5),
-            "sha1_hash" | "sha1" => parse_hex(&value).map(IndicatorValue::Sha1),
-            "sha256_hash" | "sha256" => parse_hex(&value).map(IndicatorValue::Sha256),
-            "domain" | "url" | "hostname" => {
-                self.skip(&format!("unsupported kind: {}", entry.ioc_type.trim()));
-                return;
+            "ip" | "ipv4" | "ipv6" | "ip-dst" | "ip-src" | "ipv4-addr" | "ipv6-addr" | "addr"
+            | "cidr" | "subnet" | "ip-net" => parse_ip_or_net(&value).map(Parsed::Value),
+            "md5_hash" | "md5" => parse_hex(&value).map(|h| Parsed::Value(IndicatorValue::Md5(h))),
+            "sha1_hash" | "sha1" => {
+                parse_hex(&value).map(|h| Parsed::Value(IndicatorValue::Sha1(h)))
             }
+            "sha256_hash" | "sha256" => {
+                parse_hex(&value).map(|h| Parsed::Value(IndicatorValue::Sha256(h)))
+            }
+            "domain" | "hostname" | "domain-name" | "fqdn" => {
+                normalize_domain(&value).map(|d| Parsed::Text(Kind::Domain, d))
+            }
+            "url" => normalize_url(&value).map(|u| Parsed::Text(Kind::Url, u.text)),
             other => {
-                self.skip(&format!("unknown type: {other}"));
+                self.skip_with(&format!("unsupported type: {other}"), &value);
                 return;
             }
         };
         let Some(parsed) = parsed else {
-            self.skip(&format!("unreadable {} value", entry.ioc_type.trim()));
+            self.skip_with(
+                &format!("unreadable {} value", entry.ioc_type.trim()),
+                &value,
+            );
             return;
         };
+        let kind = match &parsed {
+            Parsed::Value(v) => v.kind(),
+            Parsed::Text(k, _) => *k,
+        };
+        let guard = &self.options.guard;
+        let refused = match &parsed {
+            Parsed::Value(v) => guard.check_value(v),
+            Parsed::Text(Kind::Domain, d) => guard.check_domain(d),
+            Parsed::Text(_, url) => normalize_url(url).and_then(|u| guard.check_url_host(u.host())),
+        };
+        if let Some(reason) = refused {
+            self.skip_with(&reason, &value);
+            return;
+        }
+        if let Some(min) = self.min_confidence(kind)
+            && entry.info.confidence.is_some_and(|c| c < min)
+        {
+            self.skip_with(&format!("below minimum confidence {min}"), &value);
+            return;
+        }
         entry.info.context.feed = self.feed_index;
-        if self.set.insert(parsed, entry.info) {
+        if let Some(days) = self.options.feed.ttl_days
+            && let Some(seen) = entry.info.last_seen.or(entry.info.first_seen)
+        {
+            let until = seen.saturating_add((days * 86_400.0) as i64);
+            entry.info.valid_until = Some(entry.info.valid_until.map_or(until, |u| u.min(until)));
+        }
+        let host = match &parsed {
+            Parsed::Text(Kind::Url, url) if self.options.feed.url_hosts => {
+                normalize_url(url).map(|u| u.host().to_string())
+            }
+            _ => None,
+        };
+        let info = if host.is_some() {
+            entry.info.clone()
+        } else {
+            IndicatorInfo::default()
+        };
+        let inserted = match parsed {
+            Parsed::Value(v) => self.set.insert(v, entry.info),
+            Parsed::Text(k, text) => self.set.insert_text(k, &text, entry.info),
+        };
+        if inserted {
             *self
                 .stats
                 .loaded
-                .entry(parsed.kind().name().to_string())
+                .entry(kind.name().to_string())
                 .or_default() += 1;
         } else {
-            self.skip("duplicate entry");
+            self.skip_with("duplicate entry", &value);
         }
+        if let Some(host) = host {
+            self.add_url_host(&host, info);
+        }
+    }
+
+    /// The host of a URL indicator, loaded on its own when the feed asks for it; counted
+    /// under `<kind> (url host)`.
+    fn add_url_host(&mut self, host: &str, info: IndicatorInfo) {
+        let guard = &self.options.guard;
+        let (kind, inserted) = if let Some(addr) = parse_ip(host) {
+            let value = IndicatorValue::Ip(addr);
+            if let Some(reason) = guard.check_value(&value) {
+                self.skip_with(&format!("url host: {reason}"), host);
+                return;
+            }
+            (value.kind(), self.set.insert(value, info))
+        } else {
+            if let Some(reason) = guard.check_domain(host) {
+                self.skip_with(&format!("url host: {reason}"), host);
+                return;
+            }
+            (Kind::Domain, self.set.insert_text(Kind::Domain, host, info))
+        };
+        if inserted {
+            *self
+                .stats
+                .loaded
+                .entry(format!("{} (url host)", kind.name()))
+                .or_default() += 1;
+        }
+    }
+
+    fn min_confidence(&self, kind: Kind) -> Option<u8> {
+        let global = &self.options.min_confidence;
+        let by_kind = match kind.confidence_group() {
+            "ip" => global.ip,
+            "domain" => global.domain,
+            "url" => global.url,
+            _ => global.hash,
+        };
+        by_kind.max(self.options.feed.min_confidence)
     }
 
     /// Counts an entry that was not loaded.
@@ -211,15 +440,55 @@ impl<'s> FeedLoader<'s> {
             self.last_skip = Some(reason.to_string());
         }
     }
+
+    /// Counts an entry that was not loaded and keeps its value as an example of `reason`.
+    pub fn skip_with(&mut self, reason: &str, value: &str) {
+        self.skip(reason);
+        let examples = self.stats.examples.entry(reason.to_string()).or_default();
+        if examples.len() < EXAMPLES_PER_REASON {
+            examples.push(value.chars().take(200).collect());
+        }
+    }
+
+    /// Counts an entry read from the feed that was skipped before it became a value.
+    pub fn skip_entry(&mut self, reason: &str, example: &str) {
+        self.stats.entries += 1;
+        self.skip_with(reason, example);
+    }
 }
 
-/// Reads `input` into `set`; `feed_index` is the feed's position in the detector's list.
+/// Parses an address, or a network (`a.b.c.d/n`); a network of one address is that
+/// address, host bits of a network are cleared.
+pub fn parse_ip_or_net(value: &str) -> Option<IndicatorValue> {
+    if !value.contains('/') {
+        return parse_ip(value).map(IndicatorValue::Ip);
+    }
+    let net: IpNet = value.trim().parse().ok()?;
+    let net = net.trunc();
+    if net.prefix_len() == net.max_prefix_len() {
+        return Some(IndicatorValue::Ip(canonical_ip(net.addr())));
+    }
+    Some(IndicatorValue::Net(net))
+}
+
+/// Reads `input` into `set` with the default options; `feed_index` is the feed's position
+/// in the detector's list.
 pub fn load_feed(
     input: &FeedInput<'_>,
     feed_index: u16,
     set: &mut IndicatorSet,
 ) -> Result<FeedStats, FeedError> {
-    read_feed(input, feed_index, set, None)
+    load_feed_with(input, feed_index, set, &LoadOptions::default())
+}
+
+/// Reads `input` into `set` with `options`.
+pub fn load_feed_with(
+    input: &FeedInput<'_>,
+    feed_index: u16,
+    set: &mut IndicatorSet,
+    options: &LoadOptions,
+) -> Result<FeedStats, FeedError> {
+    read_feed(input, feed_index, set, options, None)
 }
 
 /// Reads `input` as [`load_feed`] does, calling `observer` with every entry and what
@@ -229,14 +498,16 @@ pub fn observe_feed(
     input: &FeedInput<'_>,
     observer: &mut EntryObserver<'_>,
 ) -> Result<FeedStats, FeedError> {
+    let options = LoadOptions::default();
     let mut set = IndicatorSet::default();
-    read_feed(input, 0, &mut set, Some(observer))
+    read_feed(input, 0, &mut set, &options, Some(observer))
 }
 
 fn read_feed<'s>(
     input: &FeedInput<'_>,
     feed_index: u16,
     set: &'s mut IndicatorSet,
+    options: &'s LoadOptions,
     observer: Option<&'s mut EntryObserver<'s>>,
 ) -> Result<FeedStats, FeedError> {
     let error = |line: Option<u32>, message: String| FeedError {
@@ -252,18 +523,27 @@ fn read_feed<'s>(
             + 1;
         error(Some(line as u32), "not UTF-8 text".into())
     })?;
-    let format = match input.format {
-        FeedFormat::Auto => detect_format(text).ok_or_else(|| {
+    let configured =
+        match options.feed.format.as_deref() {
+            Some(name) => Some(FeedFormat::from_name(name).ok_or_else(|| {
+                error(None, format!("feeds.format: unknown feed format {name:?}"))
+            })?),
+            None => None,
+        };
+    let format = match (input.format, configured) {
+        (FeedFormat::Auto, Some(f)) => f,
+        (FeedFormat::Auto, None) => detect_format(text).ok_or_else(|| {
             error(
                 None,
-                "format not recognised (expected a ThreatFox JSON export, CSV export or API \
-                 records); name it explicitly if it is one of these"
+                "format not recognised (expected ThreatFox, URLhaus, Feodo Tracker, MISP, \
+                 STIX 2 or Zeek intel); name it explicitly, or set the kind of a plain list \
+                 with format = \"list:<kind>\" in its [[feeds]] settings"
                     .into(),
             )
         })?,
-        given => given,
+        (given, _) => given,
     };
-    let mut loader = FeedLoader::new(set, input.name, feed_index);
+    let mut loader = FeedLoader::new(set, input.name, feed_index, options);
     loader.observing = observer.is_some();
     loader.observer = observer;
     loader.stats.format = format.name().to_string();
@@ -271,6 +551,14 @@ fn read_feed<'s>(
         FeedFormat::ThreatfoxJson => threatfox::read_export_json(text, &mut loader),
         FeedFormat::ThreatfoxCsv => threatfox::read_export_csv(text, &mut loader),
         FeedFormat::ThreatfoxApi => threatfox::read_api(text, &mut loader),
+        FeedFormat::UrlhausCsv => abusech::read_urlhaus_csv(text, &mut loader),
+        FeedFormat::UrlhausJson => abusech::read_urlhaus_json(text, &mut loader),
+        FeedFormat::FeodoCsv => abusech::read_feodo_csv(text, &mut loader),
+        FeedFormat::FeodoJson => abusech::read_feodo_json(text, &mut loader),
+        FeedFormat::Misp => misp::read(text, &mut loader),
+        FeedFormat::Stix => stix::read(text, &mut loader),
+        FeedFormat::ZeekIntel => zeek::read(text, &mut loader),
+        FeedFormat::List(kind) => read_list(text, kind, &mut loader),
         FeedFormat::Auto => unreachable!("detected above"),
     };
     result.map_err(|(line, message)| error(line, message))?;
@@ -280,16 +568,74 @@ fn read_feed<'s>(
     Ok(loader.stats)
 }
 
-/// Detects a feed's format from its first bytes.
+/// One value per line; `#`, `;` and `//` start comments, the first word of a line is
+/// the value.
+fn read_list(
+    text: &str,
+    kind: ListKind,
+    loader: &mut FeedLoader<'_>,
+) -> Result<(), (Option<u32>, String)> {
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty()
+            || line.starts_with('#')
+            || line.starts_with(';')
+            || line.starts_with("//")
+        {
+            continue;
+        }
+        let value = line.split_whitespace().next().unwrap_or_default();
+        loader.add(FeedEntry {
+            ioc_type: kind.ioc_type().to_string(),
+            value: value.to_string(),
+            info: IndicatorInfo::default(),
+        });
+    }
+    Ok(())
+}
+
+/// Detects a feed's format from its first bytes. Plain lists are never guessed: their
+/// kind is declared.
 pub fn detect_format(text: &str) -> Option<FeedFormat> {
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    if trimmed.starts_with('#') || trimmed.starts_with("\"first_seen_utc\"") {
-        return text
-            .contains("ioc_value")
-            .then_some(FeedFormat::ThreatfoxCsv);
+    let head = &trimmed[..floor_char_boundary(trimmed, 8192)];
+    if trimmed.starts_with('#') || trimmed.starts_with('"') {
+        if head.contains("ioc_value") {
+            return Some(FeedFormat::ThreatfoxCsv);
+        }
+        if head
+            .lines()
+            .any(|l| l.starts_with("#fields") && l.contains("indicator_type"))
+        {
+            return Some(FeedFormat::ZeekIntel);
+        }
+        if head.contains("dst_ip") {
+            return Some(FeedFormat::FeodoCsv);
+        }
+        if head.contains("URLhaus") || head.contains("id,dateadded,url") {
+            return Some(FeedFormat::UrlhausCsv);
+        }
+        return None;
+    }
+    if trimmed.starts_with('[') {
+        return head
+            .contains("\"ip_address\"")
+            .then_some(FeedFormat::FeodoJson);
     }
     if trimmed.starts_with('{') {
-        let head = &trimmed[..trimmed.len().min(4096)];
+        if head.contains("\"bundle--") || head.contains("\"spec_version\"") {
+            return Some(FeedFormat::Stix);
+        }
+        if head.contains("\"Event\"")
+            || head.contains("\"response\"")
+            || head.contains(misp::MANIFEST_KEY)
+            || (head.contains("\"Orgc\"") && head.contains("\"info\""))
+        {
+            return Some(FeedFormat::Misp);
+        }
+        if head.contains("\"urls\"") {
+            return Some(FeedFormat::UrlhausJson);
+        }
         if head.contains("\"query_status\"") || head.contains("\"ioc\"") {
             return Some(FeedFormat::ThreatfoxApi);
         }
@@ -300,18 +646,38 @@ pub fn detect_format(text: &str) -> Option<FeedFormat> {
     None
 }
 
+fn floor_char_boundary(s: &str, max: usize) -> usize {
+    let mut end = max.min(s.len());
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    end
+}
+
 /// Splits a line of a ThreatFox-style CSV export: fields quoted with `"` (a doubled `""`
 /// inside), separated by `,` with optional spaces. Hand-written because the `", "`
 /// separator defeats strict CSV readers (a space before a quote makes the quote literal).
 pub(crate) fn split_quoted_csv(line: &str, fields: &mut Vec<String>) -> Result<(), String> {
-    fields.clear();
+    // The field buffers are reused from line to line: no allocation per field once warm.
+    let mut count = 0;
+    let result = split_into(line, fields, &mut count);
+    fields.truncate(count);
+    result
+}
+
+fn split_into(line: &str, fields: &mut Vec<String>, count: &mut usize) -> Result<(), String> {
     let bytes = line.as_bytes();
     let mut i = 0;
     loop {
         while i < bytes.len() && bytes[i] == b' ' {
             i += 1;
         }
-        let mut field = String::new();
+        if fields.len() == *count {
+            fields.push(String::new());
+        }
+        let field = &mut fields[*count];
+        field.clear();
+        *count += 1;
         if bytes.get(i) == Some(&b'"') {
             i += 1;
             loop {
@@ -335,7 +701,6 @@ pub(crate) fn split_quoted_csv(line: &str, fields: &mut Vec<String>) -> Result<(
             field.push_str(line[i..end].trim());
             i = end;
         }
-        fields.push(field);
         match bytes.get(i) {
             None => return Ok(()),
             Some(b',') => i += 1,
@@ -404,7 +769,7 @@ mod tests {
                 ("b".to_string(), Ok(Kind::IpPort)),
                 (
                     "c".to_string(),
-                    Err("unknown type: ja3_fingerprint".to_string())
+                    Err("unsupported type: ja3_fingerprint".to_string())
                 ),
                 (
                     "d".to_string(),

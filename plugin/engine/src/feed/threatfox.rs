@@ -95,6 +95,7 @@ impl Entry {
                 },
                 first_seen: self.first_seen_utc.as_deref().and_then(parse_feed_time),
                 last_seen: self.last_seen_utc.as_deref().and_then(parse_feed_time),
+                valid_from: None,
                 valid_until: None,
             },
         }
@@ -205,7 +206,28 @@ const CSV_COLUMNS: [&str; 15] = [
 
 /// The CSV export: a `#` banner, a commented header, then `"v", "v", ..` rows.
 pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadResult {
+    /// The columns read, in the order of `at` below.
+    const WANTED: [&str; 13] = [
+        "ioc_value",
+        "ioc_type",
+        "ioc_id",
+        "threat_type",
+        "fk_malware",
+        "malware",
+        "malware_alias",
+        "malware_printable",
+        "first_seen_utc",
+        "last_seen_utc",
+        "confidence_level",
+        "reference",
+        "tags",
+    ];
+    // Where each wanted column is, found once per header rather than once per field.
+    let positions = |columns: &[String]| -> [Option<usize>; 13] {
+        WANTED.map(|name| columns.iter().position(|c| c == name))
+    };
     let mut columns: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
+    let mut at = positions(&columns);
     let mut fields = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line_no = Some(n as u32 + 1);
@@ -214,6 +236,7 @@ pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRe
             if comment.contains("\"ioc_value\"") {
                 split_quoted_csv(comment.trim(), &mut fields).map_err(|e| (line_no, e))?;
                 columns = std::mem::take(&mut fields);
+                at = positions(&columns);
             }
             continue;
         }
@@ -231,34 +254,39 @@ pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRe
                 ),
             ));
         }
-        let get = |name: &str| {
-            columns
-                .iter()
-                .position(|c| c == name)
-                .map(|i| fields[i].as_str())
-                .filter(|v| !is_none(v))
-        };
-        let (Some(value), Some(ioc_type)) = (get("ioc_value"), get("ioc_type")) else {
+        let get = |i: usize| at[i].map(|i| fields[i].as_str()).filter(|v| !is_none(v));
+        let (Some(value), Some(ioc_type)) = (get(0), get(1)) else {
             loader.skip("row without ioc_value or ioc_type");
             continue;
         };
-        let entry = Entry {
-            ioc_value: value.to_string(),
-            ioc_type: ioc_type.to_string(),
-            id: get("ioc_id").map(|s| Flexible::Text(s.to_string())),
-            threat_type: get("threat_type").map(str::to_string),
-            malware: get("fk_malware")
-                .or_else(|| get("malware"))
-                .map(str::to_string),
-            malware_alias: get("malware_alias").map(str::to_string),
-            malware_printable: get("malware_printable").map(str::to_string),
-            first_seen_utc: get("first_seen_utc").map(str::to_string),
-            last_seen_utc: get("last_seen_utc").map(str::to_string),
-            confidence_level: get("confidence_level").map(|s| Flexible::Text(s.to_string())),
-            reference: get("reference").map(str::to_string),
-            tags: get("tags").map(|s| Tags::Joined(s.to_string())),
+        // Built directly, without the intermediate owned row: one allocation per value.
+        let boxed = |i: usize| get(i).map_or_else(Box::default, |v| Box::from(v.trim()));
+        let info = IndicatorInfo {
+            context: Context {
+                feed: 0,
+                threat_type: boxed(3),
+                malware: get(4)
+                    .or_else(|| get(5))
+                    .map_or_else(Box::default, |v| Box::from(v.trim())),
+                malware_printable: boxed(7),
+                malware_alias: boxed(6),
+                tags: get(12).map_or_else(Box::default, split_tags),
+                reference: boxed(11),
+            },
+            id: get(2).unwrap_or_default().to_string(),
+            confidence: get(10)
+                .and_then(|v| v.trim().parse().ok())
+                .and_then(confidence),
+            first_seen: get(8).and_then(parse_feed_time),
+            last_seen: get(9).and_then(parse_feed_time),
+            valid_from: None,
+            valid_until: None,
         };
-        loader.add(entry.into_feed_entry(None));
+        loader.add(FeedEntry {
+            ioc_type: ioc_type.to_string(),
+            value: value.to_string(),
+            info,
+        });
     }
     Ok(())
 }
@@ -313,14 +341,14 @@ mod tests {
 
     #[test]
     fn counts_unsupported_and_unreadable_entries() {
-        let json = r#"{"1":[{"ioc_value":"evil.example","ioc_type":"domain"}],
+        let json = r#"{"1":[{"ioc_value":"evil.example","ioc_type":"email"}],
                        "2":[{"ioc_value":"1.2.3.4:99999","ioc_type":"ip:port"}],
                        "3":[{"ioc_value":"194[.]48[.]251[.]24:80","ioc_type":"ip:port"}],
                        "4":[{"ioc_value":"  ","ioc_type":"ip:port"}]}"#;
         let (_, stats) = load(FeedFormat::ThreatfoxJson, json);
         assert_eq!(stats.entries, 4);
         assert_eq!(stats.loaded_of(Kind::IpPort), 1);
-        assert_eq!(stats.skipped["unsupported kind: domain"], 1);
+        assert_eq!(stats.skipped["unsupported type: email"], 1);
         assert_eq!(stats.skipped["unreadable ip:port value"], 1);
         assert_eq!(stats.skipped["empty value"], 1);
     }

@@ -429,7 +429,7 @@ mod tests {
              "malware": "elf.mirai", "malware_printable": "Mirai"}],
       "3": [{"ioc_value": "5.6.7.8:443", "ioc_type": "ip:port", "threat_type": "botnet_cc",
              "malware": "win.cobalt_strike", "malware_printable": "Cobalt Strike"}],
-      "4": [{"ioc_value": "d41d8cd98f00b204e9800998ecf8427e", "ioc_type": "md5_hash",
+      "4": [{"ioc_value": "0cc175b9c0f1b6a831c399e269772661", "ioc_type": "md5_hash",
              "threat_type": "payload", "malware": "elf.mirai", "malware_printable": "Mirai"}],
       "5": [{"ioc_value": "771,4865-4866,0-23", "ioc_type": "ja3_fingerprint",
              "threat_type": "botnet_cc", "malware": "elf.mirai", "malware_printable": "Mirai"}]
@@ -487,7 +487,7 @@ mod tests {
         let unknown = &census.by_type["ja3_fingerprint"];
         assert_eq!((unknown.entries, unknown.loaded), (1, 0));
         assert_eq!(
-            unknown.not_loaded.get("unknown type: ja3_fingerprint"),
+            unknown.not_loaded.get("unsupported type: ja3_fingerprint"),
             Some(&1),
             "{unknown:?}"
         );
@@ -524,7 +524,7 @@ mod tests {
                 text.push(',');
             }
             text.push_str(&format!(
-                r#""{n}": [{{"ioc_value": "10.0.{}.{}:80", "ioc_type": "ip:port",
+                r#""{n}": [{{"ioc_value": "45.9.{}.{}:80", "ioc_type": "ip:port",
                     "malware_printable": "M", "malware": "m"}}]"#,
                 n / 250,
                 n % 250
