@@ -8,7 +8,7 @@ use crate::exclusion::Exclusion;
 use crate::feed::{FeedInput, FeedStats, load_feed};
 use crate::indicator::{IndicatorSet, Kind};
 use crate::record::{FieldTable, Slot};
-use crate::settings::{Mode, ProfileConfig, SettingsConfig, SettingsError};
+use crate::settings::{FieldFormat, Mode, ProfileConfig, SettingsConfig, SettingsError};
 
 /// The name the enrichment is nested under by default.
 pub const DEFAULT_OUTPUT_KEY: &str = "iocsieve";
@@ -20,6 +20,10 @@ pub struct Profile {
     pub detect_any: Vec<Slot>,
     pub addresses: Vec<AddressField>,
     pub hashes: Vec<HashField>,
+    /// The field naming each row's table, when the profile has one.
+    pub table_field: Option<Slot>,
+    /// Whether a field of the profile holds free text (and may hold a CEF message).
+    pub reads_text: bool,
 }
 
 /// A field holding an address, and the field holding its port.
@@ -28,6 +32,8 @@ pub struct AddressField {
     pub slot: Slot,
     pub port: Option<Slot>,
     pub role: String,
+    pub format: FieldFormat,
+    pub table: Option<String>,
 }
 
 /// A field holding a hash.
@@ -35,6 +41,8 @@ pub struct AddressField {
 pub struct HashField {
     pub slot: Slot,
     pub role_prefix: String,
+    pub format: FieldFormat,
+    pub table: Option<String>,
 }
 
 /// Where the enrichment goes.
@@ -114,6 +122,8 @@ pub struct Detector {
     pub(crate) profiles: Vec<Profile>,
     /// The profile every record gets when the settings name one.
     pub(crate) forced_profile: Option<usize>,
+    /// The profile CEF messages are read with (CommonSecurityLog), when defined.
+    pub(crate) cef_profile: Option<usize>,
     /// The `Type` field Sentinel exports carry: it names the table outright.
     pub(crate) type_slot: Slot,
     pub(crate) exclusions: Vec<Exclusion>,
@@ -253,12 +263,16 @@ impl Detector {
             exclusions: exclusions.iter().map(|e| e.name.clone()).collect(),
             profiles: profiles.iter().map(|p| p.name.clone()).collect(),
         };
+        let cef_profile = profiles
+            .iter()
+            .position(|p| p.name == crate::textrecord::CEF_PROFILE);
         let detector = Detector {
             indicators,
             feed_names: feeds.iter().map(|f| f.name.to_string()).collect(),
             fields,
             profiles,
             forced_profile,
+            cef_profile,
             type_slot,
             exclusions,
             output,
@@ -315,8 +329,32 @@ fn compile_profile(p: &ProfileConfig, fields: &mut FieldTable) -> Result<Profile
             p.name
         )));
     }
+    if p.addresses
+        .iter()
+        .any(|a| a.format == FieldFormat::Labelled)
+    {
+        return Err(settings_error(format!(
+            "profile {:?}: format \"labelled\" is for hash fields only",
+            p.name
+        )));
+    }
+    let tables = p.addresses.iter().filter_map(|a| a.table.as_ref());
+    if p.table_field.is_none()
+        && let Some(table) = tables
+            .chain(p.hashes.iter().filter_map(|h| h.table.as_ref()))
+            .next()
+    {
+        return Err(settings_error(format!(
+            "profile {:?} names table {table:?} for a field but has no table_field",
+            p.name
+        )));
+    }
+    let reads_text = p.addresses.iter().any(|a| a.format == FieldFormat::Text)
+        || p.hashes.iter().any(|h| h.format == FieldFormat::Text);
     Ok(Profile {
         name: p.name.clone(),
+        table_field: p.table_field.as_deref().map(|f| fields.intern(f)),
+        reads_text,
         detect_any: p.detect_any.iter().map(|f| fields.intern(f)).collect(),
         addresses: p
             .addresses
@@ -325,6 +363,8 @@ fn compile_profile(p: &ProfileConfig, fields: &mut FieldTable) -> Result<Profile
                 slot: fields.intern(&a.field),
                 port: a.port.as_deref().map(|f| fields.intern(f)),
                 role: a.role.clone(),
+                format: a.format,
+                table: a.table.clone(),
             })
             .collect(),
         hashes: p
@@ -333,6 +373,8 @@ fn compile_profile(p: &ProfileConfig, fields: &mut FieldTable) -> Result<Profile
             .map(|h| HashField {
                 slot: fields.intern(&h.field),
                 role_prefix: h.role.clone(),
+                format: h.format,
+                table: h.table.clone(),
             })
             .collect(),
     })

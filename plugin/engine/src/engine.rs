@@ -10,10 +10,11 @@ use std::net::IpAddr;
 
 use crate::detector::{Detector, OutputPlacement};
 use crate::indicator::{EntryId, IndicatorSet, IndicatorValue, Kind};
-use crate::normalize::{parse_hex, parse_ip, parse_port};
+use crate::normalize::{parse_ip, parse_port};
 use crate::output::write_enriched;
 use crate::record::{ReadError, RecordScanner, ScalarKind, ScannedRecord};
-use crate::settings::Mode;
+use crate::settings::{FieldFormat, Mode};
+use crate::textrecord::{self, CefReader};
 
 /// One indicator that matched a value of a record, with everything the feed said of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,10 @@ pub struct Counters {
     pub dropped_misses: u64,
     pub dropped_suppressed: u64,
     pub output_key_collisions: u64,
+    /// Records that were a line of text rather than JSON, read as `{"message": line}`.
+    pub text_lines: u64,
+    /// Records read as a CEF message (a text line, or a record's text field).
+    pub cef_messages: u64,
     /// Matching values by indicator kind, suppressed ones included.
     pub hits_by_kind: BTreeMap<String, u64>,
     pub suppressions_by_exclusion: BTreeMap<String, u64>,
@@ -118,7 +123,7 @@ impl std::fmt::Display for Counters {
             f,
             "records_in={} records_out={} hits={} suppressed={} unreadable={} without_profile={} \
              dropped_misses={} dropped_suppressed={} address_only_hits={} output_key_collisions={} \
-             hits_by_kind=[{}] suppressions=[{}] profiles=[{}]",
+             text_lines={} cef_messages={} hits_by_kind=[{}] suppressions=[{}] profiles=[{}]",
             self.records_in,
             self.records_out,
             self.hits,
@@ -129,6 +134,8 @@ impl std::fmt::Display for Counters {
             self.dropped_suppressed,
             self.address_only_hits,
             self.output_key_collisions,
+            self.text_lines,
+            self.cef_messages,
             join(&self.hits_by_kind),
             join(&self.suppressions_by_exclusion),
             join(&self.records_by_profile),
@@ -166,6 +173,9 @@ pub struct Engine {
     by_kind: [u64; Kind::ALL.len()],
     by_exclusion: Vec<u64>,
     by_profile: Vec<u64>,
+    /// A text line wrapped as a record.
+    line: String,
+    cef: CefReader,
 }
 
 impl Engine {
@@ -180,6 +190,8 @@ impl Engine {
             by_kind: [0; Kind::ALL.len()],
             by_exclusion: Vec::new(),
             by_profile: Vec::new(),
+            line: String::new(),
+            cef: CefReader::default(),
         };
         engine.reset_index_counts();
         engine
@@ -237,10 +249,6 @@ impl Engine {
     }
 
     fn evaluate_record(&mut self, text: RecordText<'_>, now: i64) -> Outcome<'_> {
-        let record = match text {
-            RecordText::Bytes(bytes) => bytes,
-            RecordText::Str(s) => s.as_bytes(),
-        };
         let Engine {
             detector,
             scanner,
@@ -250,9 +258,34 @@ impl Engine {
             by_kind,
             by_exclusion,
             by_profile,
+            line,
+            cef,
         } = self;
         let d = &*detector;
         counters.records_in += 1;
+
+        // A text line is read as the record {"message": line}.
+        let raw = match text {
+            RecordText::Bytes(bytes) => bytes,
+            RecordText::Str(s) => s.as_bytes(),
+        };
+        let is_text_line = match textrecord::text_line(raw) {
+            Some(text) => {
+                counters.text_lines += 1;
+                textrecord::wrap_line(line, text);
+                true
+            }
+            None => false,
+        };
+        let text = if is_text_line {
+            RecordText::Str(line.as_str())
+        } else {
+            text
+        };
+        let record = match text {
+            RecordText::Bytes(bytes) => bytes,
+            RecordText::Str(s) => s.as_bytes(),
+        };
 
         let scanned = match text {
             RecordText::Bytes(bytes) => scanner.scan(&d.fields, bytes),
@@ -271,12 +304,24 @@ impl Engine {
             }
         };
 
-        // Pick the profile and look every value it names up.
+        // Pick the profile; a CEF message in a text field is read as CommonSecurityLog.
+        let mut profile = choose_profile(d, &scanned);
+        let cef_row = match cef.read(d, profile, &scanned, is_text_line) {
+            Some(Ok(row)) => {
+                counters.cef_messages += 1;
+                profile = d.cef_profile;
+                Some(row)
+            }
+            _ => None,
+        };
+        let fields = cef_row.as_ref().unwrap_or(&scanned);
+
+        // Look every value the profile names up.
         found.clear();
-        match choose_profile(d, &scanned) {
+        match profile {
             Some(p) => {
                 by_profile[p] += 1;
-                find_matches(d, p, &scanned, now, found);
+                find_matches(d, p, fields, now, found);
             }
             None => counters.without_profile += 1,
         }
@@ -302,10 +347,7 @@ impl Engine {
             by_kind[m.kind.index()] += 1;
             counters.address_only_hits += u64::from(m.address_only);
         }
-        let suppressed_by = d
-            .exclusions
-            .iter()
-            .position(|e| e.condition.holds(&scanned));
+        let suppressed_by = d.exclusions.iter().position(|e| e.condition.holds(fields));
         let verdict = match suppressed_by {
             Some(i) => {
                 by_exclusion[i] += 1;
@@ -331,7 +373,7 @@ impl Engine {
         }
 
         let is_present = |name: &str| d.fields.get(name).is_some_and(|slot| scanned.has(slot));
-        let profile_name = choose_profile(d, &scanned).map_or("", |p| d.profiles[p].name.as_str());
+        let profile_name = profile.map_or("", |p| d.profiles[p].name.as_str());
         let collided = write_enriched(
             output,
             record,
@@ -420,59 +462,90 @@ fn find_matches(
                 }
             }
         };
+    // A field with a `table` applies only to rows of that table.
+    let in_table = |table: &Option<String>, row: u32| match (table, profile.table_field) {
+        (Some(table), Some(slot)) => {
+            scanned.first_in_row(slot, row).map(|(_, t)| t) == Some(table.as_str())
+        }
+        _ => true,
+    };
 
     if set.has_network_indicators() {
         for field in &profile.addresses {
-            let port = field
-                .port
-                .and_then(|slot| scanned.first(slot))
-                .and_then(|(_, p)| parse_port(p));
-            for (kind, text) in scanned.values(field.slot) {
-                if kind != ScalarKind::String {
+            for (row, kind, text) in scanned.values_in_rows(field.slot) {
+                if kind != ScalarKind::String || !in_table(&field.table, row) {
+                    continue;
+                }
+                let mut look_up = |addr: IpAddr, port: Option<u16>, seen: &str, with_port: &str| {
+                    if let Some(head) = set.lookup(&IndicatorValue::Ip(addr)) {
+                        push(
+                            IndicatorValue::Ip(addr),
+                            head,
+                            field.slot,
+                            &field.role,
+                            seen,
+                            false,
+                        );
+                    }
+                    if let Some(port) = port {
+                        let value = IndicatorValue::IpPort(addr, port);
+                        if let Some(head) = set.lookup(&value) {
+                            push(value, head, field.slot, &field.role, with_port, false);
+                        }
+                    }
+                    if d.match_address_only {
+                        find_address_only(
+                            set,
+                            addr,
+                            port,
+                            field.slot,
+                            &field.role,
+                            seen,
+                            &mut push,
+                        );
+                    }
+                };
+                if field.format == FieldFormat::Text {
+                    // Addresses in text carry the port written with them, if any.
+                    crate::logtext::for_each_address(text, |addr, port, seen| {
+                        let bare = addr.to_string();
+                        look_up(addr, port, if port.is_some() { &bare } else { seen }, seen);
+                    });
                     continue;
                 }
                 let Some(addr) = parse_ip(text) else { continue };
-                if let Some(head) = set.lookup(&IndicatorValue::Ip(addr)) {
-                    push(
-                        IndicatorValue::Ip(addr),
-                        head,
-                        field.slot,
-                        &field.role,
-                        text,
-                        false,
-                    );
-                }
-                if let Some(port) = port {
-                    let value = IndicatorValue::IpPort(addr, port);
-                    if let Some(head) = set.lookup(&value) {
-                        let observed = observed_ip_port(text, port);
-                        push(value, head, field.slot, &field.role, &observed, false);
-                    }
-                }
-                if d.match_address_only {
-                    find_address_only(set, addr, port, field.slot, &field.role, text, &mut push);
-                }
+                // The port of the same row: fields of one wrapped row stay paired.
+                let port = field
+                    .port
+                    .and_then(|slot| scanned.first_in_row(slot, row))
+                    .and_then(|(_, p)| parse_port(p));
+                let with_port = port.map(|p| observed_ip_port(text, p)).unwrap_or_default();
+                look_up(addr, port, text, &with_port);
             }
         }
     }
 
     if set.has_hash_indicators() {
         for field in &profile.hashes {
-            for (kind, text) in scanned.values(field.slot) {
-                if kind != ScalarKind::String {
+            for (row, kind, text) in scanned.values_in_rows(field.slot) {
+                if kind != ScalarKind::String || !in_table(&field.table, row) {
                     continue;
                 }
-                let value = match text.trim().len() {
-                    32 => parse_hex(text).map(IndicatorValue::Md5),
-                    40 => parse_hex(text).map(IndicatorValue::Sha1),
-                    64 => parse_hex(text).map(IndicatorValue::Sha256),
-                    _ => None,
+                let mut look_up = |value: IndicatorValue, seen: &str| {
+                    if let Some(head) = set.lookup(&value) {
+                        let role =
+                            format!("{}{}", field.role_prefix, hash_role_suffix(value.kind()));
+                        push(value, head, field.slot, &role, seen, false);
+                    }
                 };
-                if let Some(value) = value
-                    && let Some(head) = set.lookup(&value)
-                {
-                    let role = format!("{}{}", field.role_prefix, hash_role_suffix(value.kind()));
-                    push(value, head, field.slot, &role, text, false);
+                match field.format {
+                    FieldFormat::Value => {
+                        if let Some(value) = crate::logtext::hash_value(text) {
+                            look_up(value, text);
+                        }
+                    }
+                    FieldFormat::Labelled => crate::logtext::for_each_labelled_hash(text, look_up),
+                    FieldFormat::Text => crate::logtext::for_each_hash(text, look_up),
                 }
             }
         }
@@ -657,7 +730,7 @@ mod tests {
         );
         assert_eq!(outcome.emit, Emit::Dropped);
         assert!(matches!(e.evaluate(HIT, 0).emit, Emit::Enriched(_)));
-        assert_eq!(e.evaluate(b"not json", 0).emit, Emit::Unchanged);
+        assert_eq!(e.evaluate(b"{\"broken", 0).emit, Emit::Unchanged);
         let c = e.counters();
         assert_eq!(
             (

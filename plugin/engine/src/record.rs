@@ -109,6 +109,8 @@ pub enum ScalarKind {
 #[derive(Debug, Clone, Copy)]
 struct Captured {
     slot: Slot,
+    /// The row the value belongs to: see [`ScannedRecord::values_in_rows`].
+    row: u32,
     kind: ScalarKind,
     in_scratch: bool,
     start: u32,
@@ -148,6 +150,8 @@ struct Frame {
     path_len: usize,
     /// Whether an element has been read, so a `,` is expected before the next.
     has_element: bool,
+    /// The row of the values inside: a new one for each object that is an array element.
+    row: u32,
 }
 
 /// The fields read from one record; borrowed from the scanner until its next scan.
@@ -169,6 +173,37 @@ impl<'s> ScannedRecord<'s> {
     /// The first captured value of `slot`.
     pub fn first(&self, slot: Slot) -> Option<(ScalarKind, &'s str)> {
         self.values(slot).next()
+    }
+
+    /// Every captured value of `slot` with its row. Values outside any array of objects
+    /// are in row 0; each object that is an element of an array starts a new row, which
+    /// holds every value inside it (`records[3].properties.RemoteIP` and
+    /// `records[3].properties.RemotePort` share a row), so fields of one element stay
+    /// paired when a record wraps several rows.
+    pub fn values_in_rows(
+        &self,
+        slot: Slot,
+    ) -> impl Iterator<Item = (u32, ScalarKind, &'s str)> + '_ {
+        self.scanner
+            .captured
+            .iter()
+            .filter(move |c| c.slot == slot)
+            .map(|c| (c.row, c.kind, self.text(c)))
+    }
+
+    /// The first value of `slot` in `row`, else the first in row 0 (a value outside every
+    /// array applies to all rows).
+    pub fn first_in_row(&self, slot: Slot, row: u32) -> Option<(ScalarKind, &'s str)> {
+        let mut top = None;
+        for (r, kind, text) in self.values_in_rows(slot) {
+            if r == row {
+                return Some((kind, text));
+            }
+            if r == 0 && top.is_none() {
+                top = Some((kind, text));
+            }
+        }
+        top
     }
 
     /// Whether the record has the field `slot` (with any value, even an object).
@@ -212,6 +247,7 @@ pub struct RecordScanner {
     stack: Vec<Frame>,
     top_level_keys: usize,
     closing_brace: usize,
+    rows: u32,
 }
 
 impl RecordScanner {
@@ -243,6 +279,7 @@ impl RecordScanner {
         self.present.clear();
         self.present.resize(table.len(), false);
         self.top_level_keys = 0;
+        self.rows = 0;
         self.walk(table, record.as_bytes())?;
         Ok(ScannedRecord {
             record,
@@ -262,6 +299,7 @@ impl RecordScanner {
             tracked: true,
             path_len: 0,
             has_element: false,
+            row: 0,
         });
 
         // The slot of the value about to be read, and whether its container is tracked.
@@ -362,11 +400,18 @@ impl RecordScanner {
                         return Err(ReadError::TooDeep);
                     }
                     let tracked = value_tracked || (v == b'[' && slot.is_some());
+                    let row = if v == b'{' && !frame.is_object && tracked {
+                        self.rows += 1;
+                        self.rows
+                    } else {
+                        frame.row
+                    };
                     self.stack.push(Frame {
                         is_object: v == b'{',
                         tracked,
                         path_len: self.path.len(),
                         has_element: false,
+                        row,
                     });
                     pos += 1;
                     continue;
@@ -381,6 +426,7 @@ impl RecordScanner {
                     if let (Some(slot), Some((in_scratch, start, end))) = (slot, captured) {
                         self.captured.push(Captured {
                             slot,
+                            row: frame.row,
                             kind: ScalarKind::String,
                             in_scratch,
                             start,
@@ -399,14 +445,14 @@ impl RecordScanner {
                         return Err(ReadError::Invalid { offset: pos });
                     }
                     if let Some(slot) = slot {
-                        self.capture_raw(slot, kind, pos, pos + word.len());
+                        self.capture_raw(slot, frame.row, kind, pos, pos + word.len());
                     }
                     pos += word.len();
                 }
                 b'-' | b'0'..=b'9' => {
                     let end = number_end(rec, pos).ok_or(ReadError::Invalid { offset: pos })?;
                     if let Some(slot) = slot {
-                        self.capture_raw(slot, ScalarKind::Number, pos, end);
+                        self.capture_raw(slot, frame.row, ScalarKind::Number, pos, end);
                     }
                     pos = end;
                 }
@@ -418,9 +464,10 @@ impl RecordScanner {
         }
     }
 
-    fn capture_raw(&mut self, slot: Slot, kind: ScalarKind, start: usize, end: usize) {
+    fn capture_raw(&mut self, slot: Slot, row: u32, kind: ScalarKind, start: usize, end: usize) {
         self.captured.push(Captured {
             slot,
+            row,
             kind,
             in_scratch: false,
             start: start as u32,
