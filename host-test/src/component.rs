@@ -290,6 +290,8 @@ fn add_counters(total: &mut Counters, more: &Counters) {
     total.dropped_misses += more.dropped_misses;
     total.dropped_suppressed += more.dropped_suppressed;
     total.output_key_collisions += more.output_key_collisions;
+    total.text_lines += more.text_lines;
+    total.cef_messages += more.cef_messages;
     add_named(&mut total.hits_by_kind, &more.hits_by_kind);
     add_named(
         &mut total.suppressions_by_exclusion,

@@ -253,6 +253,8 @@ pub fn to_engine_counters(c: &Counters) -> iocsieve_engine::Counters {
         dropped_misses: c.dropped_misses,
         dropped_suppressed: c.dropped_suppressed,
         output_key_collisions: c.output_key_collisions,
+        text_lines: c.text_lines,
+        cef_messages: c.cef_messages,
         hits_by_kind: map(&c.hits_by_kind),
         suppressions_by_exclusion: map(&c.suppressions_by_exclusion),
         records_by_profile: map(&c.records_by_profile),

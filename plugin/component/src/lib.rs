@@ -92,6 +92,8 @@ impl wit::Guest for Component {
                 dropped_misses: c.dropped_misses,
                 dropped_suppressed: c.dropped_suppressed,
                 output_key_collisions: c.output_key_collisions,
+                text_lines: c.text_lines,
+                cef_messages: c.cef_messages,
                 hits_by_kind: named_counts(c.hits_by_kind),
                 suppressions_by_exclusion: named_counts(c.suppressions_by_exclusion),
                 records_by_profile: named_counts(c.records_by_profile),
