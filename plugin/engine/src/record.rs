@@ -743,6 +743,25 @@ mod tests {
     }
 
     #[test]
+    fn each_object_in_an_array_is_a_row() {
+        let t = table(&["records.ip", "records.port", "top"]);
+        let mut s = RecordScanner::default();
+        let rec = br#"{"top":1,"records":[{"ip":"a","port":1},{"ip":"b"},{"x":{"ip":0},"ip":"c","port":3}]}"#;
+        let scanned = s.scan(&t, rec).unwrap();
+        let ip = t.get("records.ip").unwrap();
+        let port = t.get("records.port").unwrap();
+        let rows: Vec<_> = scanned.values_in_rows(ip).map(|(r, _, v)| (r, v)).collect();
+        assert_eq!(rows, [(1, "a"), (2, "b"), (3, "c")]);
+        assert_eq!(scanned.first_in_row(port, 1).map(|v| v.1), Some("1"));
+        // Row 2 has no port of its own and none stands outside the rows.
+        assert_eq!(scanned.first_in_row(port, 2), None);
+        assert_eq!(scanned.first_in_row(port, 3).map(|v| v.1), Some("3"));
+        // A value outside every array applies to all rows.
+        let top = t.get("top").unwrap();
+        assert_eq!(scanned.first_in_row(top, 2).map(|v| v.1), Some("1"));
+    }
+
+    #[test]
     fn decodes_escapes_in_values_and_keys() {
         let rec = r#"{"Path":"C:\\Windows\\x \u00e9 \ud83d\ude00","K\u0065y":"v"}"#;
         assert_eq!(

@@ -300,6 +300,7 @@ mod tests {
                 "DeviceFileEvents",
                 "DeviceNetworkEvents",
                 "DefenderStreamingExport",
+                "DefenderStreamingExportRow",
                 "Sysmon",
                 "Zeek",
                 "SuricataEve",

@@ -232,6 +232,18 @@ mod tests {
     }
 
     #[test]
+    fn a_single_exported_row_is_read_by_its_category() {
+        let mut e = engine(&[("203.0.113.7:8080", "ip:port")], "");
+        let row = r#"{"time":"2026-01-01T00:00:00Z","operationName":"Publish","category":"AdvancedHunting-DeviceNetworkEvents","properties":{"DeviceId":"d1","RemoteIP":"203.0.113.7","RemotePort":8080}}"#;
+        let out = hit(&mut e, row);
+        assert_eq!(out["iocsieve"]["Profile"], "DefenderStreamingExportRow");
+        let logon = row.replace("DeviceNetworkEvents", "DeviceLogonEvents");
+        assert_eq!(hit(&mut e, &logon)["iocsieve"]["ThreatField"], "SrcIpAddr");
+        let info = row.replace("DeviceNetworkEvents", "DeviceInfo");
+        assert_eq!(e.evaluate(info.as_bytes(), 0).verdict, Verdict::Miss);
+    }
+
+    #[test]
     fn wrapped_hash_roles_follow_the_table() {
         let sha256 = "8a221672e37fd7f30d35b3466ca9f1a473f9a77c27a5a16c6392bceeccafea6f";
         let mut e = engine(&[(sha256, "sha256_hash")], "");
@@ -260,6 +272,39 @@ mod tests {
         assert_eq!(out["iocsieve"]["Profile"], "Sysmon");
         assert_eq!(out["iocsieve"]["ThreatField"], "TargetProcessMD5");
         assert_eq!(out["iocsieve"]["MatchedValue"], md5);
+    }
+
+    #[test]
+    fn ecs_and_asim_records_get_their_profiles() {
+        let sha256 = "8a221672e37fd7f30d35b3466ca9f1a473f9a77c27a5a16c6392bceeccafea6f";
+        let mut e = engine(
+            &[("198.51.100.7:8443", "ip:port"), (sha256, "sha256_hash")],
+            "",
+        );
+        let ecs = r#"{"ecs":{"version":"8.11"},"source":{"ip":"10.0.0.5","port":51000},"destination":{"ip":"198.51.100.7","port":8443}}"#;
+        let out = hit(&mut e, ecs);
+        assert_eq!(out["iocsieve"]["Profile"], "ECS");
+        assert_eq!(out["iocsieve"]["SourceField"], "destination.ip");
+        let ecs_other_port = ecs.replace("8443", "8444");
+        assert_eq!(
+            e.evaluate(ecs_other_port.as_bytes(), 0).verdict,
+            Verdict::Miss
+        );
+        let dotted = format!(r#"{{"process.hash.sha256":"{sha256}"}}"#);
+        assert_eq!(
+            hit(&mut e, &dotted)["iocsieve"]["ThreatField"],
+            "ActingProcessSHA256"
+        );
+
+        let session = r#"{"EventSchema":"NetworkSession","SrcIpAddr":"10.0.0.5","DstIpAddr":"198.51.100.7","DstPortNumber":8443}"#;
+        let out = hit(&mut e, session);
+        assert_eq!(out["iocsieve"]["Profile"], "ASimNetworkSessionLogs");
+        let file = format!(
+            r#"{{"EventSchema":"FileEvent","SrcIpAddr":"10.0.0.5","TargetFilePath":"C:\\x.exe","TargetFileSHA256":"{sha256}"}}"#
+        );
+        let out = hit(&mut e, &file);
+        assert_eq!(out["iocsieve"]["Profile"], "ASimFileEventLogs");
+        assert_eq!(out["iocsieve"]["ThreatField"], "TargetFileSHA256");
     }
 
     #[test]
