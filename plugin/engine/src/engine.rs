@@ -476,40 +476,50 @@ fn find_matches(
                 if kind != ScalarKind::String || !in_table(&field.table, row) {
                     continue;
                 }
-                let mut look_up = |addr: IpAddr, port: Option<u16>, seen: &str, with_port: &str| {
-                    if let Some(head) = set.lookup(&IndicatorValue::Ip(addr)) {
-                        push(
-                            IndicatorValue::Ip(addr),
-                            head,
-                            field.slot,
-                            &field.role,
-                            seen,
-                            false,
-                        );
-                    }
-                    if let Some(port) = port {
-                        let value = IndicatorValue::IpPort(addr, port);
-                        if let Some(head) = set.lookup(&value) {
-                            push(value, head, field.slot, &field.role, with_port, false);
+                // `with_port`: the text with the port, when the text has it; otherwise it is
+                // written on a hit only, so a miss allocates nothing.
+                let mut look_up =
+                    |addr: IpAddr, port: Option<u16>, seen: &str, with_port: Option<&str>| {
+                        if let Some(head) = set.lookup(&IndicatorValue::Ip(addr)) {
+                            push(
+                                IndicatorValue::Ip(addr),
+                                head,
+                                field.slot,
+                                &field.role,
+                                seen,
+                                false,
+                            );
                         }
-                    }
-                    if d.match_address_only {
-                        find_address_only(
-                            set,
-                            addr,
-                            port,
-                            field.slot,
-                            &field.role,
-                            seen,
-                            &mut push,
-                        );
-                    }
-                };
+                        if let Some(port) = port {
+                            let value = IndicatorValue::IpPort(addr, port);
+                            if let Some(head) = set.lookup(&value) {
+                                let written;
+                                let observed = match with_port {
+                                    Some(text) => text,
+                                    None => {
+                                        written = observed_ip_port(seen, port);
+                                        &written
+                                    }
+                                };
+                                push(value, head, field.slot, &field.role, observed, false);
+                            }
+                        }
+                        if d.match_address_only {
+                            find_address_only(
+                                set,
+                                addr,
+                                port,
+                                field.slot,
+                                &field.role,
+                                seen,
+                                &mut push,
+                            );
+                        }
+                    };
                 if field.format == FieldFormat::Text {
                     // Addresses in text carry the port written with them, if any.
                     crate::logtext::for_each_address(text, |addr, port, seen| {
-                        let bare = addr.to_string();
-                        look_up(addr, port, if port.is_some() { &bare } else { seen }, seen);
+                        look_up(addr, port, crate::logtext::without_port(seen), Some(seen));
                     });
                     continue;
                 }
@@ -519,8 +529,7 @@ fn find_matches(
                     .port
                     .and_then(|slot| scanned.first_in_row(slot, row))
                     .and_then(|(_, p)| parse_port(p));
-                let with_port = port.map(|p| observed_ip_port(text, p)).unwrap_or_default();
-                look_up(addr, port, text, &with_port);
+                look_up(addr, port, text, None);
             }
         }
     }

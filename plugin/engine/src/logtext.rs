@@ -118,6 +118,19 @@ fn decode_sockaddr(hex: &str) -> Option<(IpAddr, u16)> {
     }
 }
 
+/// The address part of what [`for_each_address`] reports: `1.2.3.4` of `1.2.3.4:80`,
+/// `2001:db8::1` of `[2001:db8::1]:443`; an address without a port as it is.
+pub fn without_port(seen: &str) -> &str {
+    if let Some(rest) = seen.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(addr, _)| addr);
+    }
+    match seen.split_once(':') {
+        // One colon: IPv4 with a port. More: an IPv6 address, which has no port here.
+        Some((addr, port)) if !port.contains(':') => addr,
+        _ => seen,
+    }
+}
+
 fn observed_with_port(addr: IpAddr, port: u16) -> String {
     match addr {
         IpAddr::V4(v4) => format!("{v4}:{port}"),
@@ -272,6 +285,15 @@ mod tests {
         );
         // The socket address is not also read as a hash.
         assert!(hashes("saddr=02002BCB7F0000010000000000000000").is_empty());
+    }
+
+    #[test]
+    fn the_address_part_drops_the_port() {
+        assert_eq!(without_port("1.2.3.4:80"), "1.2.3.4");
+        assert_eq!(without_port("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(without_port("2001:db8::1"), "2001:db8::1");
+        assert_eq!(without_port("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
+        assert_eq!(without_port("1.2.3.4"), "1.2.3.4");
     }
 
     #[test]

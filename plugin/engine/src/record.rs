@@ -21,12 +21,13 @@ pub struct FieldTable {
     /// Every wanted path, and every path that leads to one, in one map so that a key costs
     /// one hash lookup.
     paths: FxHashMap<Box<[u8]>, PathEntry>,
-    /// The same paths grouped by length, for the record path: a key of a length no wanted
-    /// path has costs one bounds check, and the rest a byte comparison or two, no hashing.
-    by_len: Vec<Vec<(Box<[u8]>, PathEntry)>>,
+    /// The same paths in buckets chosen by their length and three of their bytes, for the
+    /// record path: a key costs a few multiplications and, mostly, an empty bucket or one
+    /// byte comparison, however many profiles there are.
+    buckets: Vec<Vec<(Box<[u8]>, PathEntry)>>,
+    /// log2 of the number of buckets.
+    bucket_bits: u32,
     names: Vec<Box<str>>,
-    /// The length of the longest path.
-    max_path_len: usize,
 }
 
 impl FieldTable {
@@ -38,7 +39,6 @@ impl FieldTable {
         let slot = Slot::try_from(self.names.len()).expect("fewer than 65536 field paths");
         self.paths.entry(path.as_bytes().into()).or_default().slot = Some(slot);
         self.names.push(path.into());
-        self.max_path_len = self.max_path_len.max(path.len());
         let bytes = path.as_bytes();
         for (i, &b) in bytes.iter().enumerate() {
             if b == b'.' && i > 0 {
@@ -48,9 +48,14 @@ impl FieldTable {
                     .leads_further = true;
             }
         }
-        self.by_len = vec![Vec::new(); self.max_path_len + 1];
+        let bits = (self.paths.len() * 4)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(6);
+        self.bucket_bits = bits;
+        self.buckets = vec![Vec::new(); 1 << bits];
         for (path, entry) in &self.paths {
-            self.by_len[path.len()].push((path.clone(), *entry));
+            self.buckets[bucket_of(path, bits)].push((path.clone(), *entry));
         }
         slot
     }
@@ -58,10 +63,12 @@ impl FieldTable {
     /// What `path` means to the scan, if anything.
     #[inline]
     fn lookup(&self, path: &[u8]) -> Option<PathEntry> {
-        let (&first, &last) = (path.first()?, path.last()?);
-        self.by_len.get(path.len())?.iter().find_map(|(p, entry)| {
-            (p[0] == first && p[p.len() - 1] == last && **p == *path).then_some(*entry)
-        })
+        if path.is_empty() || self.buckets.is_empty() {
+            return None;
+        }
+        self.buckets[bucket_of(path, self.bucket_bits)]
+            .iter()
+            .find_map(|(p, entry)| (**p == *path).then_some(*entry))
     }
 
     /// The slot of `path`, if the table has it.
@@ -83,6 +90,18 @@ impl FieldTable {
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }
+}
+
+/// The bucket of a non-empty path: a multiplicative hash of its length and its first,
+/// middle and last bytes, which tell most field names apart.
+#[inline]
+fn bucket_of(path: &[u8], bits: u32) -> usize {
+    let n = path.len();
+    let mix = (n as u32).wrapping_mul(0x9E37_79B1)
+        ^ u32::from(path[0]).wrapping_mul(0x85EB_CA77)
+        ^ u32::from(path[n / 2]).wrapping_mul(0xC2B2_AE3D)
+        ^ u32::from(path[n - 1]).wrapping_mul(0x27D4_EB2F);
+    (mix.wrapping_mul(0x9E37_79B1) >> (32 - bits)) as usize
 }
 
 /// What a path means to the scan.

@@ -45,8 +45,9 @@ pub(crate) struct CefReader {
 }
 
 impl CefReader {
-    /// When a text field of `profile` holds a CEF message, reads it as a CommonSecurityLog
-    /// row. `None` when the profile reads no text or no text field holds CEF.
+    /// When the record's `message` or `log` text (read as text by `profile`, or a text
+    /// line whatever the profile) holds a CEF message, reads it as a CommonSecurityLog row.
+    /// Text fields of other names (a command line, a DNS answer list) are never CEF.
     pub(crate) fn read<'s>(
         &'s mut self,
         d: &Detector,
@@ -55,37 +56,42 @@ impl CefReader {
         is_text_line: bool,
     ) -> Option<Result<ScannedRecord<'s>, ReadError>> {
         d.cef_profile?;
-        let text_slots: Vec<_> = match profile {
-            Some(p) if d.profiles[p].reads_text => {
-                let p = &d.profiles[p];
-                p.addresses
-                    .iter()
-                    .filter(|a| a.format == FieldFormat::Text)
-                    .map(|a| a.slot)
-                    .chain(
-                        p.hashes
+        if !is_text_line && !profile.is_some_and(|p| d.profiles[p].reads_text) {
+            return None;
+        }
+        let reads_as_text = |slot| {
+            is_text_line
+                || profile.is_some_and(|p| {
+                    let p = &d.profiles[p];
+                    p.reads_text
+                        && (p
+                            .addresses
                             .iter()
-                            .filter(|h| h.format == FieldFormat::Text)
-                            .map(|h| h.slot),
-                    )
-                    .collect()
-            }
-            // A text line is CEF whatever profile was forced.
-            _ if is_text_line => d.fields.get("message").into_iter().collect(),
-            _ => return None,
+                            .any(|a| a.slot == slot && a.format == FieldFormat::Text)
+                            || p.hashes
+                                .iter()
+                                .any(|h| h.slot == slot && h.format == FieldFormat::Text))
+                })
         };
-        let message = text_slots.iter().find_map(|&slot| {
-            scanned
-                .values(slot)
-                .find(|(kind, text)| *kind == ScalarKind::String && cef::find(text).is_some())
-                .map(|(_, text)| text)
-        })?;
+        let message = TEXT_FIELDS
+            .iter()
+            .filter_map(|name| d.fields.get(name))
+            .filter(|&slot| reads_as_text(slot))
+            .find_map(|slot| {
+                scanned
+                    .values(slot)
+                    .find(|(kind, text)| *kind == ScalarKind::String && cef::find(text).is_some())
+            })?
+            .1;
         let parsed = cef::parse(message)?;
         // Only the columns some profile or exclusion reads.
         parsed.write_columns_json(&mut self.columns, |name| d.fields.get(name).is_some());
         Some(self.scanner.scan_str(&d.fields, &self.columns))
     }
 }
+
+/// The fields that may hold a whole log line, as pipelines name them.
+const TEXT_FIELDS: [&str; 2] = ["message", "log"];
 
 #[cfg(test)]
 mod tests {
