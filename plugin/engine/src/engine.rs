@@ -65,7 +65,8 @@ pub enum Verdict {
         exclusion: String,
         reason: String,
     },
-    /// Not a JSON object; passed through unchanged.
+    /// Broken JSON or not UTF-8; passed through unchanged. (A line of text is read as
+    /// `{"message": line}`, not unreadable.)
     Unreadable(ReadError),
 }
 

@@ -173,8 +173,8 @@ pub enum FieldFormat {
     /// hashes and are skipped.
     Labelled,
     /// Free text (a syslog line, a command line): every address, `address:port`, and hash
-    /// standing on its own in the text is taken out. A text that is a CEF message is read
-    /// as CEF instead (see the README).
+    /// standing on its own in the text is taken out. In a `message` or `log` field, a CEF
+    /// message is read as a CommonSecurityLog row instead (see the README).
     Text,
 }
 

@@ -186,6 +186,32 @@ mod tests {
     }
 
     #[test]
+    fn hits_only_drops_text_misses_and_keeps_text_hits() {
+        let mut e = engine(&[("1.2.3.4", "ip")], "mode = \"hits-only\"");
+        assert_eq!(
+            e.evaluate(b"sshd: accepted from 1.2.3.5", 0).emit,
+            Emit::Dropped
+        );
+        assert!(matches!(
+            e.evaluate(b"sshd: accepted from 1.2.3.4", 0).emit,
+            Emit::Enriched(_)
+        ));
+        let c = e.counters();
+        assert_eq!((c.records_in, c.records_out, c.dropped_misses), (2, 1, 1));
+    }
+
+    #[test]
+    fn cef_is_read_only_from_message_and_log() {
+        // A command line that holds a CEF string stays a command line (Cowrie's `input`).
+        let mut e = engine(&[("10.0.0.1", "ip")], "");
+        let record = r#"{"eventid":"cowrie.command.input","input":"echo CEF:0|a|b|c|d|e|1|src=10.0.0.9 10.0.0.1"}"#;
+        let out = hit(&mut e, record);
+        assert_eq!(out["iocsieve"]["Profile"], "Cowrie");
+        assert_eq!(out["iocsieve"]["SourceField"], "input");
+        assert_eq!(e.counters().cef_messages, 0);
+    }
+
+    #[test]
     fn exclusions_see_the_cef_columns() {
         let settings = "[[exclusions]]\nname = \"lab\"\nreason = \"lab firewall\"\nwhen = { field = \"DeviceVendor\", equals = \"Lab\" }\n";
         let mut e = engine(&[("10.0.0.1", "ip")], settings);
