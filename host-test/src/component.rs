@@ -345,6 +345,8 @@ fn add_counters(total: &mut Counters, more: &Counters) {
     total.output_key_collisions += more.output_key_collisions;
     total.expired += more.expired;
     total.not_yet_valid += more.not_yet_valid;
+    total.text_lines += more.text_lines;
+    total.cef_messages += more.cef_messages;
     add_named(&mut total.hits_by_kind, &more.hits_by_kind);
     add_named(
         &mut total.suppressions_by_exclusion,

@@ -276,6 +276,8 @@ pub fn to_engine_counters(c: &Counters) -> iocsieve_engine::Counters {
         output_key_collisions: c.output_key_collisions,
         expired: c.expired,
         not_yet_valid: c.not_yet_valid,
+        text_lines: c.text_lines,
+        cef_messages: c.cef_messages,
         hits_by_kind: map(&c.hits_by_kind),
         suppressions_by_exclusion: map(&c.suppressions_by_exclusion),
         records_by_profile: map(&c.records_by_profile),

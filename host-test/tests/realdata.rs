@@ -218,7 +218,9 @@ fn unreadable_lines_pass_through_unchanged_and_are_counted() {
     }
     assert_eq!(summary_value(&stderr, "records_in"), 7);
     assert_eq!(summary_value(&stderr, "records_out"), 7);
-    assert_eq!(summary_value(&stderr, "unreadable"), 5);
+    // "not json at all" is a text line (no hit: unchanged), not unreadable.
+    assert_eq!(summary_value(&stderr, "unreadable"), 4);
+    assert_eq!(summary_value(&stderr, "text_lines"), 1);
     assert_eq!(summary_value(&stderr, "hits"), 1);
 }
 
@@ -226,13 +228,13 @@ fn unreadable_lines_pass_through_unchanged_and_are_counted() {
 fn hits_only_passes_hits_and_unreadable_records_only() {
     let seed = shared_dir().join("cases/seed-mirai/DeviceNetworkEvents.ndjson");
     let mut input = std::fs::read(&seed).unwrap();
-    input.extend_from_slice(b"garbage\n");
+    input.extend_from_slice(b"{garbage\n");
     let out = iocsieve(&["scan", "--only-hits", "-"], Some(&input));
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = std::str::from_utf8(&out.stdout).unwrap().lines().collect();
     // Seed lines 1, 9, 10, 11 and 12 are hits; 3-7 are suppressed and dropped.
     assert_eq!(lines.len(), 6, "{stderr}");
-    assert_eq!(lines[5], "garbage");
+    assert_eq!(lines[5], "{garbage");
     assert_eq!(summary_value(&stderr, "dropped_suppressed"), 5);
     assert_eq!(summary_value(&stderr, "dropped_misses"), 2);
 }

@@ -271,6 +271,18 @@ impl Metrics {
         );
         counter(
             &mut out,
+            "iocsieve_text_lines_total",
+            "Records that were a line of text rather than JSON.",
+            engine.text_lines,
+        );
+        counter(
+            &mut out,
+            "iocsieve_cef_messages_total",
+            "Records read as a CEF message.",
+            engine.cef_messages,
+        );
+        counter(
+            &mut out,
             "iocsieve_traps_total",
             "Records that made the engine trap (passed on unchanged).",
             traps,
@@ -460,6 +472,8 @@ fn add_counters(total: &mut iocsieve_engine::Counters, c: &iocsieve_engine::Coun
     total.output_key_collisions += c.output_key_collisions;
     total.expired += c.expired;
     total.not_yet_valid += c.not_yet_valid;
+    total.text_lines += c.text_lines;
+    total.cef_messages += c.cef_messages;
     for (into, from) in [
         (&mut total.hits_by_kind, &c.hits_by_kind),
         (
@@ -506,6 +520,8 @@ mod tests {
             output_key_collisions: 0,
             expired: 0,
             not_yet_valid: 0,
+            text_lines: 0,
+            cef_messages: 0,
             hits_by_kind: vec![crate::component::NamedCount {
                 name: kind.into(),
                 count: hits,

@@ -126,6 +126,8 @@ impl wit::Guest for Component {
                 output_key_collisions: c.output_key_collisions,
                 expired: c.expired,
                 not_yet_valid: c.not_yet_valid,
+                text_lines: c.text_lines,
+                cef_messages: c.cef_messages,
                 hits_by_kind: named_counts(c.hits_by_kind),
                 suppressions_by_exclusion: named_counts(c.suppressions_by_exclusion),
                 records_by_profile: named_counts(c.records_by_profile),

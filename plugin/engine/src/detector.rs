@@ -9,7 +9,8 @@ use crate::feed::{FeedInput, FeedStats, Guard, LoadOptions, load_feed_with};
 use crate::indicator::{IndicatorSet, Kind};
 use crate::record::{FieldTable, Slot};
 use crate::settings::{
-    DomainMatch, FeedConfig, Mode, NamedFieldConfig, ProfileConfig, SettingsConfig, SettingsError,
+    DomainMatch, FeedConfig, FieldFormat, Mode, NamedFieldConfig, ProfileConfig, SettingsConfig,
+    SettingsError,
 };
 
 /// The name the enrichment is nested under by default.
@@ -24,6 +25,10 @@ pub struct Profile {
     pub hashes: Vec<HashField>,
     pub domains: Vec<NamedField>,
     pub urls: Vec<NamedField>,
+    /// The field naming each row's table, when the profile has one.
+    pub table_field: Option<Slot>,
+    /// Whether a field of the profile holds free text (and may hold a CEF message).
+    pub reads_text: bool,
 }
 
 /// A field holding a domain or a URL, with its ASIM role.
@@ -39,6 +44,8 @@ pub struct AddressField {
     pub slot: Slot,
     pub port: Option<Slot>,
     pub role: String,
+    pub format: FieldFormat,
+    pub table: Option<String>,
 }
 
 /// A field holding a hash.
@@ -46,6 +53,8 @@ pub struct AddressField {
 pub struct HashField {
     pub slot: Slot,
     pub role_prefix: String,
+    pub format: FieldFormat,
+    pub table: Option<String>,
 }
 
 /// Where the enrichment goes.
@@ -127,6 +136,8 @@ pub struct Detector {
     pub(crate) profiles: Vec<Profile>,
     /// The profile every record gets when the settings name one.
     pub(crate) forced_profile: Option<usize>,
+    /// The profile CEF messages are read with (CommonSecurityLog), when defined.
+    pub(crate) cef_profile: Option<usize>,
     /// The `Type` field Sentinel exports carry: it names the table outright.
     pub(crate) type_slot: Slot,
     pub(crate) exclusions: Vec<Exclusion>,
@@ -285,6 +296,9 @@ impl Detector {
             exclusions: exclusions.iter().map(|e| e.name.clone()).collect(),
             profiles: profiles.iter().map(|p| p.name.clone()).collect(),
         };
+        let cef_profile = profiles
+            .iter()
+            .position(|p| p.name == crate::textrecord::CEF_PROFILE);
         let detector = Detector {
             indicators,
             feed_names: feeds.iter().map(|f| f.name.to_string()).collect(),
@@ -292,6 +306,7 @@ impl Detector {
             fields,
             profiles,
             forced_profile,
+            cef_profile,
             type_slot,
             exclusions,
             output,
@@ -374,8 +389,32 @@ fn compile_profile(p: &ProfileConfig, fields: &mut FieldTable) -> Result<Profile
             p.name
         )));
     }
+    if p.addresses
+        .iter()
+        .any(|a| a.format == FieldFormat::Labelled)
+    {
+        return Err(settings_error(format!(
+            "profile {:?}: format \"labelled\" is for hash fields only",
+            p.name
+        )));
+    }
+    let tables = p.addresses.iter().filter_map(|a| a.table.as_ref());
+    if p.table_field.is_none()
+        && let Some(table) = tables
+            .chain(p.hashes.iter().filter_map(|h| h.table.as_ref()))
+            .next()
+    {
+        return Err(settings_error(format!(
+            "profile {:?} names table {table:?} for a field but has no table_field",
+            p.name
+        )));
+    }
+    let reads_text = p.addresses.iter().any(|a| a.format == FieldFormat::Text)
+        || p.hashes.iter().any(|h| h.format == FieldFormat::Text);
     Ok(Profile {
         name: p.name.clone(),
+        table_field: p.table_field.as_deref().map(|f| fields.intern(f)),
+        reads_text,
         detect_any: p.detect_any.iter().map(|f| fields.intern(f)).collect(),
         addresses: p
             .addresses
@@ -384,6 +423,8 @@ fn compile_profile(p: &ProfileConfig, fields: &mut FieldTable) -> Result<Profile
                 slot: fields.intern(&a.field),
                 port: a.port.as_deref().map(|f| fields.intern(f)),
                 role: a.role.clone(),
+                format: a.format,
+                table: a.table.clone(),
             })
             .collect(),
         hashes: p
@@ -392,6 +433,8 @@ fn compile_profile(p: &ProfileConfig, fields: &mut FieldTable) -> Result<Profile
             .map(|h| HashField {
                 slot: fields.intern(&h.field),
                 role_prefix: h.role.clone(),
+                format: h.format,
+                table: h.table.clone(),
             })
             .collect(),
         domains: compile_named(&p.domains, fields),

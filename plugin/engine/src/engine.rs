@@ -10,10 +10,11 @@ use std::net::IpAddr;
 
 use crate::detector::{Detector, OutputPlacement};
 use crate::indicator::{EntryId, IndicatorSet, IndicatorValue, Kind, Validity};
-use crate::normalize::{normalize_domain_into, normalize_url, parse_hex, parse_ip, parse_port};
+use crate::normalize::{normalize_domain_into, normalize_url, parse_ip, parse_port};
 use crate::output::write_enriched;
 use crate::record::{ReadError, RecordScanner, ScalarKind, ScannedRecord};
-use crate::settings::Mode;
+use crate::settings::{FieldFormat, Mode};
+use crate::textrecord::{self, CefReader};
 
 /// One indicator that matched a value of a record, with everything the feed said of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,7 +65,8 @@ pub enum Verdict {
         exclusion: String,
         reason: String,
     },
-    /// Not a JSON object; passed through unchanged.
+    /// Broken JSON or not UTF-8; passed through unchanged. (A line of text is read as
+    /// `{"message": line}`, not unreadable.)
     Unreadable(ReadError),
 }
 
@@ -103,6 +105,10 @@ pub struct Counters {
     pub expired: u64,
     /// Values that matched an indicator before its start of validity (not reported).
     pub not_yet_valid: u64,
+    /// Records that were a line of text rather than JSON, read as `{"message": line}`.
+    pub text_lines: u64,
+    /// Records read as a CEF message (a text line, or a record's text field).
+    pub cef_messages: u64,
     /// Matching values by indicator kind, suppressed ones included.
     pub hits_by_kind: BTreeMap<String, u64>,
     pub suppressions_by_exclusion: BTreeMap<String, u64>,
@@ -122,7 +128,8 @@ impl std::fmt::Display for Counters {
             f,
             "records_in={} records_out={} hits={} suppressed={} unreadable={} without_profile={} \
              dropped_misses={} dropped_suppressed={} address_only_hits={} output_key_collisions={} \
-             expired={} not_yet_valid={} hits_by_kind=[{}] suppressions=[{}] profiles=[{}]",
+             expired={} not_yet_valid={} text_lines={} cef_messages={} hits_by_kind=[{}] \
+             suppressions=[{}] profiles=[{}]",
             self.records_in,
             self.records_out,
             self.hits,
@@ -135,6 +142,8 @@ impl std::fmt::Display for Counters {
             self.output_key_collisions,
             self.expired,
             self.not_yet_valid,
+            self.text_lines,
+            self.cef_messages,
             join(&self.hits_by_kind),
             join(&self.suppressions_by_exclusion),
             join(&self.records_by_profile),
@@ -176,6 +185,9 @@ pub struct Engine {
     by_kind: [u64; Kind::ALL.len()],
     by_exclusion: Vec<u64>,
     by_profile: Vec<u64>,
+    /// A text line wrapped as a record.
+    line: String,
+    cef: CefReader,
 }
 
 impl Engine {
@@ -190,6 +202,8 @@ impl Engine {
             by_kind: [0; Kind::ALL.len()],
             by_exclusion: Vec::new(),
             by_profile: Vec::new(),
+            line: String::new(),
+            cef: CefReader::default(),
         };
         engine.reset_index_counts();
         engine
@@ -247,10 +261,6 @@ impl Engine {
     }
 
     fn evaluate_record(&mut self, text: RecordText<'_>, now: i64) -> Outcome<'_> {
-        let record = match text {
-            RecordText::Bytes(bytes) => bytes,
-            RecordText::Str(s) => s.as_bytes(),
-        };
         let Engine {
             detector,
             scanner,
@@ -260,9 +270,34 @@ impl Engine {
             by_kind,
             by_exclusion,
             by_profile,
+            line,
+            cef,
         } = self;
         let d = &*detector;
         counters.records_in += 1;
+
+        // A text line is read as the record {"message": line}.
+        let raw = match text {
+            RecordText::Bytes(bytes) => bytes,
+            RecordText::Str(s) => s.as_bytes(),
+        };
+        let is_text_line = match textrecord::text_line(raw) {
+            Some(text) => {
+                counters.text_lines += 1;
+                textrecord::wrap_line(line, text);
+                true
+            }
+            None => false,
+        };
+        let text = if is_text_line {
+            RecordText::Str(line.as_str())
+        } else {
+            text
+        };
+        let record = match text {
+            RecordText::Bytes(bytes) => bytes,
+            RecordText::Str(s) => s.as_bytes(),
+        };
 
         let scanned = match text {
             RecordText::Bytes(bytes) => scanner.scan(&d.fields, bytes),
@@ -281,12 +316,24 @@ impl Engine {
             }
         };
 
-        // Pick the profile and look every value it names up.
+        // Pick the profile; a CEF message in a text field is read as CommonSecurityLog.
+        let mut profile = choose_profile(d, &scanned);
+        let cef_row = match cef.read(d, profile, &scanned, is_text_line) {
+            Some(Ok(row)) => {
+                counters.cef_messages += 1;
+                profile = d.cef_profile;
+                Some(row)
+            }
+            _ => None,
+        };
+        let fields = cef_row.as_ref().unwrap_or(&scanned);
+
+        // Look every value the profile names up.
         found.clear();
-        match choose_profile(d, &scanned) {
+        match profile {
             Some(p) => {
                 by_profile[p] += 1;
-                find_matches(d, p, &scanned, now, found, counters);
+                find_matches(d, p, fields, now, found, counters);
             }
             None => counters.without_profile += 1,
         }
@@ -312,10 +359,7 @@ impl Engine {
             by_kind[m.kind.index()] += 1;
             counters.address_only_hits += u64::from(m.address_only);
         }
-        let suppressed_by = d
-            .exclusions
-            .iter()
-            .position(|e| e.condition.holds(&scanned));
+        let suppressed_by = d.exclusions.iter().position(|e| e.condition.holds(fields));
         let verdict = match suppressed_by {
             Some(i) => {
                 by_exclusion[i] += 1;
@@ -341,7 +385,7 @@ impl Engine {
         }
 
         let is_present = |name: &str| d.fields.get(name).is_some_and(|slot| scanned.has(slot));
-        let profile_name = choose_profile(d, &scanned).map_or("", |p| d.profiles[p].name.as_str());
+        let profile_name = profile.map_or("", |p| d.profiles[p].name.as_str());
         let collided = write_enriched(
             output,
             record,
@@ -422,51 +466,87 @@ fn find_matches(
         found,
         counters,
     };
+    // A field with a `table` applies only to rows of that table.
+    let in_table = |table: &Option<String>, row: u32| match (table, profile.table_field) {
+        (Some(table), Some(slot)) => {
+            scanned.first_in_row(slot, row).map(|(_, t)| t) == Some(table.as_str())
+        }
+        _ => true,
+    };
 
     if set.has_network_indicators() {
         for field in &profile.addresses {
-            let port = field
-                .port
-                .and_then(|slot| scanned.first(slot))
-                .and_then(|(_, p)| parse_port(p));
-            for (kind, text) in scanned.values(field.slot) {
-                if kind != ScalarKind::String {
-                    continue;
-                }
-                let Some(addr) = parse_ip(text) else { continue };
-                let at = (field.slot, field.role.as_str());
-                find_address(&mut sink, addr, at, text);
+            let at = (field.slot, field.role.as_str());
+            // `with_port`: the text with the port, when the text has it; otherwise it is
+            // written on a hit only, so a miss allocates nothing.
+            let look_up = |sink: &mut Sink<'_>,
+                           addr: IpAddr,
+                           port: Option<u16>,
+                           seen: &str,
+                           with_port: Option<&str>| {
+                find_address(sink, addr, at, seen);
                 if let Some(port) = port {
                     let value = IndicatorValue::IpPort(addr, port);
                     if let Some(head) = set.lookup(&value) {
-                        let observed = observed_ip_port(text, port);
-                        sink.push(head, &value, 255, at, &observed, false);
+                        let written;
+                        let observed = match with_port {
+                            Some(text) => text,
+                            None => {
+                                written = observed_ip_port(seen, port);
+                                &written
+                            }
+                        };
+                        sink.push(head, &value, 255, at, observed, false);
                     }
                 }
                 if d.match_address_only {
-                    find_address_only(&mut sink, addr, port, at, text);
+                    find_address_only(sink, addr, port, at, seen);
                 }
+            };
+            for (row, kind, text) in scanned.values_in_rows(field.slot) {
+                if kind != ScalarKind::String || !in_table(&field.table, row) {
+                    continue;
+                }
+                if field.format == FieldFormat::Text {
+                    // Addresses in text carry the port written with them, if any.
+                    crate::logtext::for_each_address(text, |addr, port, seen| {
+                        let bare = crate::logtext::without_port(seen);
+                        look_up(&mut sink, addr, port, bare, Some(seen));
+                    });
+                    continue;
+                }
+                let Some(addr) = parse_ip(text) else { continue };
+                // The port of the same row: fields of one wrapped row stay paired.
+                let port = field
+                    .port
+                    .and_then(|slot| scanned.first_in_row(slot, row))
+                    .and_then(|(_, p)| parse_port(p));
+                look_up(&mut sink, addr, port, text, None);
             }
         }
     }
 
     if set.has_hash_indicators() {
         for field in &profile.hashes {
-            for (kind, text) in scanned.values(field.slot) {
-                if kind != ScalarKind::String {
+            for (row, kind, text) in scanned.values_in_rows(field.slot) {
+                if kind != ScalarKind::String || !in_table(&field.table, row) {
                     continue;
                 }
-                let value = match text.trim().len() {
-                    32 => parse_hex(text).map(IndicatorValue::Md5),
-                    40 => parse_hex(text).map(IndicatorValue::Sha1),
-                    64 => parse_hex(text).map(IndicatorValue::Sha256),
-                    _ => None,
+                let mut look_up = |value: IndicatorValue, seen: &str| {
+                    if let Some(head) = set.lookup(&value) {
+                        let role =
+                            format!("{}{}", field.role_prefix, hash_role_suffix(value.kind()));
+                        sink.push(head, &value, 255, (field.slot, &role), seen, false);
+                    }
                 };
-                if let Some(value) = value
-                    && let Some(head) = set.lookup(&value)
-                {
-                    let role = format!("{}{}", field.role_prefix, hash_role_suffix(value.kind()));
-                    sink.push(head, &value, 255, (field.slot, &role), text, false);
+                match field.format {
+                    FieldFormat::Value => {
+                        if let Some(value) = crate::logtext::hash_value(text) {
+                            look_up(value, text);
+                        }
+                    }
+                    FieldFormat::Labelled => crate::logtext::for_each_labelled_hash(text, look_up),
+                    FieldFormat::Text => crate::logtext::for_each_hash(text, look_up),
                 }
             }
         }
@@ -797,7 +877,7 @@ mod tests {
         );
         assert_eq!(outcome.emit, Emit::Dropped);
         assert!(matches!(e.evaluate(HIT, 0).emit, Emit::Enriched(_)));
-        assert_eq!(e.evaluate(b"not json", 0).emit, Emit::Unchanged);
+        assert_eq!(e.evaluate(b"{\"broken", 0).emit, Emit::Unchanged);
         let c = e.counters();
         assert_eq!(
             (

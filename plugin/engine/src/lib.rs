@@ -27,16 +27,19 @@
 //! assert!(matches!(outcome.emit, Emit::Enriched(_)));
 //! ```
 
+pub mod cef;
 mod detector;
 mod engine;
 pub mod exclusion;
 pub mod feed;
 pub mod indicator;
+pub mod logtext;
 pub mod normalize;
 mod output;
 pub mod record;
 pub mod rule;
 pub mod settings;
+mod textrecord;
 pub mod timestamp;
 
 pub use detector::{DEFAULT_OUTPUT_KEY, Detector, LoadError, LoadStats, Profile};

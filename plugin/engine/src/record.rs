@@ -21,12 +21,13 @@ pub struct FieldTable {
     /// Every wanted path, and every path that leads to one, in one map so that a key costs
     /// one hash lookup.
     paths: FxHashMap<Box<[u8]>, PathEntry>,
-    /// The same paths grouped by length, for the record path: a key of a length no wanted
-    /// path has costs one bounds check, and the rest a byte comparison or two, no hashing.
-    by_len: Vec<Vec<(Box<[u8]>, PathEntry)>>,
+    /// The same paths in buckets chosen by their length and three of their bytes, for the
+    /// record path: a key costs a few multiplications and, mostly, an empty bucket or one
+    /// byte comparison, however many profiles there are.
+    buckets: Vec<Vec<(Box<[u8]>, PathEntry)>>,
+    /// log2 of the number of buckets.
+    bucket_bits: u32,
     names: Vec<Box<str>>,
-    /// The length of the longest path.
-    max_path_len: usize,
 }
 
 impl FieldTable {
@@ -38,7 +39,6 @@ impl FieldTable {
         let slot = Slot::try_from(self.names.len()).expect("fewer than 65536 field paths");
         self.paths.entry(path.as_bytes().into()).or_default().slot = Some(slot);
         self.names.push(path.into());
-        self.max_path_len = self.max_path_len.max(path.len());
         let bytes = path.as_bytes();
         for (i, &b) in bytes.iter().enumerate() {
             if b == b'.' && i > 0 {
@@ -48,9 +48,14 @@ impl FieldTable {
                     .leads_further = true;
             }
         }
-        self.by_len = vec![Vec::new(); self.max_path_len + 1];
+        let bits = (self.paths.len() * 4)
+            .next_power_of_two()
+            .trailing_zeros()
+            .max(6);
+        self.bucket_bits = bits;
+        self.buckets = vec![Vec::new(); 1 << bits];
         for (path, entry) in &self.paths {
-            self.by_len[path.len()].push((path.clone(), *entry));
+            self.buckets[bucket_of(path, bits)].push((path.clone(), *entry));
         }
         slot
     }
@@ -58,7 +63,10 @@ impl FieldTable {
     /// What `path` means to the scan, if anything.
     #[inline(always)]
     fn lookup(&self, path: &[u8]) -> Option<PathEntry> {
-        for (candidate, entry) in self.by_len.get(path.len())? {
+        if path.is_empty() || self.buckets.is_empty() {
+            return None;
+        }
+        for (candidate, entry) in &self.buckets[bucket_of(path, self.bucket_bits)] {
             if same_bytes(candidate, path) {
                 return Some(*entry);
             }
@@ -87,6 +95,18 @@ impl FieldTable {
     }
 }
 
+/// The bucket of a non-empty path: a multiplicative hash of its length and its first,
+/// middle and last bytes, which tell most field names apart.
+#[inline]
+fn bucket_of(path: &[u8], bits: u32) -> usize {
+    let n = path.len();
+    let mix = (n as u32).wrapping_mul(0x9E37_79B1)
+        ^ u32::from(path[0]).wrapping_mul(0x85EB_CA77)
+        ^ u32::from(path[n / 2]).wrapping_mul(0xC2B2_AE3D)
+        ^ u32::from(path[n - 1]).wrapping_mul(0x27D4_EB2F);
+    (mix.wrapping_mul(0x9E37_79B1) >> (32 - bits)) as usize
+}
+
 /// What a path means to the scan.
 #[derive(Debug, Default, Clone, Copy)]
 struct PathEntry {
@@ -110,6 +130,8 @@ pub enum ScalarKind {
 /// scratch buffer when the string had escapes).
 #[derive(Debug, Clone, Copy)]
 struct Captured {
+    /// The row the value belongs to: see [`ScannedRecord::values_in_rows`].
+    row: u32,
     kind: ScalarKind,
     in_scratch: bool,
     start: u32,
@@ -153,6 +175,8 @@ struct Frame {
     path_len: usize,
     /// Whether an element has been read, so a `,` is expected before the next.
     has_element: bool,
+    /// The row of the values inside: a new one for each object that is an array element.
+    row: u32,
 }
 
 /// The fields read from one record; borrowed from the scanner until its next scan.
@@ -178,6 +202,41 @@ impl<'s> ScannedRecord<'s> {
     /// The first captured value of `slot`.
     pub fn first(&self, slot: Slot) -> Option<(ScalarKind, &'s str)> {
         self.values(slot).next()
+    }
+
+    /// Every captured value of `slot` with its row. Values outside any array of objects
+    /// are in row 0; each object that is an element of an array starts a new row, which
+    /// holds every value inside it (`records[3].properties.RemoteIP` and
+    /// `records[3].properties.RemotePort` share a row), so fields of one element stay
+    /// paired when a record wraps several rows.
+    pub fn values_in_rows(
+        &self,
+        slot: Slot,
+    ) -> impl Iterator<Item = (u32, ScalarKind, &'s str)> + '_ {
+        let captured = &self.scanner.captured;
+        let first = self.scanner.first_capture.get(usize::from(slot)).copied();
+        std::iter::successors(first.filter(|&i| i != NO_CAPTURE), |&i| {
+            Some(captured[i as usize].next).filter(|&n| n != NO_CAPTURE)
+        })
+        .map(|i| {
+            let c = &captured[i as usize];
+            (c.row, c.kind, self.text(c))
+        })
+    }
+
+    /// The first value of `slot` in `row`, else the first in row 0 (a value outside every
+    /// array applies to all rows).
+    pub fn first_in_row(&self, slot: Slot, row: u32) -> Option<(ScalarKind, &'s str)> {
+        let mut top = None;
+        for (r, kind, text) in self.values_in_rows(slot) {
+            if r == row {
+                return Some((kind, text));
+            }
+            if r == 0 && top.is_none() {
+                top = Some((kind, text));
+            }
+        }
+        top
     }
 
     /// Whether the record has the field `slot` (with any value, even an object).
@@ -225,6 +284,7 @@ pub struct RecordScanner {
     stack: Vec<Frame>,
     top_level_keys: usize,
     closing_brace: usize,
+    rows: u32,
 }
 
 impl RecordScanner {
@@ -260,6 +320,7 @@ impl RecordScanner {
         self.last_capture.clear();
         self.last_capture.resize(table.len(), NO_CAPTURE);
         self.top_level_keys = 0;
+        self.rows = 0;
         self.walk(table, record.as_bytes())?;
         Ok(ScannedRecord {
             record,
@@ -279,6 +340,7 @@ impl RecordScanner {
             tracked: true,
             path_len: 0,
             has_element: false,
+            row: 0,
         });
 
         // The slot of the value about to be read, and whether its container is tracked.
@@ -379,11 +441,18 @@ impl RecordScanner {
                         return Err(ReadError::TooDeep);
                     }
                     let tracked = value_tracked || (v == b'[' && slot.is_some());
+                    let row = if v == b'{' && !frame.is_object && tracked {
+                        self.rows += 1;
+                        self.rows
+                    } else {
+                        frame.row
+                    };
                     self.stack.push(Frame {
                         is_object: v == b'{',
                         tracked,
                         path_len: self.path.len(),
                         has_element: false,
+                        row,
                     });
                     pos += 1;
                     continue;
@@ -396,7 +465,7 @@ impl RecordScanner {
                     };
                     let (end, captured) = self.read_string(rec, pos, sink)?;
                     if let (Some(slot), Some((in_scratch, start, end))) = (slot, captured) {
-                        self.capture(slot, ScalarKind::String, in_scratch, start, end);
+                        self.capture(slot, frame.row, ScalarKind::String, in_scratch, start, end);
                     }
                     pos = end;
                 }
@@ -410,14 +479,14 @@ impl RecordScanner {
                         return Err(ReadError::Invalid { offset: pos });
                     }
                     if let Some(slot) = slot {
-                        self.capture_raw(slot, kind, pos, pos + word.len());
+                        self.capture_raw(slot, frame.row, kind, pos, pos + word.len());
                     }
                     pos += word.len();
                 }
                 b'-' | b'0'..=b'9' => {
                     let end = number_end(rec, pos).ok_or(ReadError::Invalid { offset: pos })?;
                     if let Some(slot) = slot {
-                        self.capture_raw(slot, ScalarKind::Number, pos, end);
+                        self.capture_raw(slot, frame.row, ScalarKind::Number, pos, end);
                     }
                     pos = end;
                 }
@@ -429,14 +498,23 @@ impl RecordScanner {
         }
     }
 
-    fn capture_raw(&mut self, slot: Slot, kind: ScalarKind, start: usize, end: usize) {
-        self.capture(slot, kind, false, start as u32, end as u32);
+    fn capture_raw(&mut self, slot: Slot, row: u32, kind: ScalarKind, start: usize, end: usize) {
+        self.capture(slot, row, kind, false, start as u32, end as u32);
     }
 
     #[inline(always)]
-    fn capture(&mut self, slot: Slot, kind: ScalarKind, in_scratch: bool, start: u32, end: u32) {
+    fn capture(
+        &mut self,
+        slot: Slot,
+        row: u32,
+        kind: ScalarKind,
+        in_scratch: bool,
+        start: u32,
+        end: u32,
+    ) {
         let index = self.captured.len() as u32;
         self.captured.push(Captured {
+            row,
             kind,
             in_scratch,
             start,
@@ -751,6 +829,25 @@ mod tests {
             values(&["records.properties.SHA1"], rec, "records.properties.SHA1"),
             ["x", "y"]
         );
+    }
+
+    #[test]
+    fn each_object_in_an_array_is_a_row() {
+        let t = table(&["records.ip", "records.port", "top"]);
+        let mut s = RecordScanner::default();
+        let rec = br#"{"top":1,"records":[{"ip":"a","port":1},{"ip":"b"},{"x":{"ip":0},"ip":"c","port":3}]}"#;
+        let scanned = s.scan(&t, rec).unwrap();
+        let ip = t.get("records.ip").unwrap();
+        let port = t.get("records.port").unwrap();
+        let rows: Vec<_> = scanned.values_in_rows(ip).map(|(r, _, v)| (r, v)).collect();
+        assert_eq!(rows, [(1, "a"), (2, "b"), (3, "c")]);
+        assert_eq!(scanned.first_in_row(port, 1).map(|v| v.1), Some("1"));
+        // Row 2 has no port of its own and none stands outside the rows.
+        assert_eq!(scanned.first_in_row(port, 2), None);
+        assert_eq!(scanned.first_in_row(port, 3).map(|v| v.1), Some("3"));
+        // A value outside every array applies to all rows.
+        let top = t.get("top").unwrap();
+        assert_eq!(scanned.first_in_row(top, 2).map(|v| v.1), Some("1"));
     }
 
     #[test]

@@ -260,6 +260,10 @@ pub struct ProfileConfig {
     /// Fields holding a URL; their host is also looked up as a domain or address.
     #[serde(default)]
     pub urls: Vec<NamedFieldConfig>,
+    /// The field naming each row's table, for records that wrap rows of several tables
+    /// (`records.category` in Defender's streaming export). Fields with a `table` apply
+    /// only to rows whose table field has that value.
+    pub table_field: Option<String>,
 }
 
 /// A field holding a value of one kind, with the ASIM role reported for it (`Url`,
@@ -271,6 +275,23 @@ pub struct NamedFieldConfig {
     pub role: String,
 }
 
+/// How a field's text holds its values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FieldFormat {
+    /// The whole value is one address or hash.
+    #[default]
+    Value,
+    /// Labelled hashes, `SHA1=..,MD5=..,SHA256=..,IMPHASH=..` (Sysmon's `Hashes`): only
+    /// the MD5, SHA1 and SHA256 labels are read; import hashes and the like are not file
+    /// hashes and are skipped.
+    Labelled,
+    /// Free text (a syslog line, a command line): every address, `address:port`, and hash
+    /// standing on its own in the text is taken out. In a `message` or `log` field, a CEF
+    /// message is read as a CommonSecurityLog row instead (see the README).
+    Text,
+}
+
 /// A field holding an IP address, with the field holding its port, if any.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -279,6 +300,11 @@ pub struct AddressFieldConfig {
     pub port: Option<String>,
     /// The ASIM role reported as `ThreatField`, such as `DstIpAddr`.
     pub role: String,
+    /// `value` (default) or `text`.
+    #[serde(default)]
+    pub format: FieldFormat,
+    /// Only rows of this table (the value of the profile's `table_field`).
+    pub table: Option<String>,
 }
 
 /// A field holding a file hash; any of MD5, SHA-1 and SHA-256 is recognised by length.
@@ -289,6 +315,11 @@ pub struct HashFieldConfig {
     /// The ASIM role prefix, such as `TargetFile`; the hash kind is appended
     /// (`TargetFileSHA256`).
     pub role: String,
+    /// `value` (default), `labelled` or `text`.
+    #[serde(default)]
+    pub format: FieldFormat,
+    /// Only rows of this table (the value of the profile's `table_field`).
+    pub table: Option<String>,
 }
 
 /// A settings file that could not be used.
@@ -373,7 +404,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn builtin_settings_have_three_profiles_and_five_exclusions() {
+    fn builtin_settings_have_their_profiles_and_five_exclusions() {
         let builtin = SettingsConfig::builtin();
         let names: Vec<_> = builtin.profiles.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
@@ -381,7 +412,17 @@ mod tests {
             [
                 "CommonSecurityLog",
                 "DeviceFileEvents",
-                "DeviceNetworkEvents"
+                "DeviceNetworkEvents",
+                "DefenderStreamingExport",
+                "DefenderStreamingExportRow",
+                "Sysmon",
+                "Zeek",
+                "SuricataEve",
+                "ECS",
+                "ASimFileEventLogs",
+                "ASimNetworkSessionLogs",
+                "Cowrie",
+                "PlainText"
             ]
         );
         assert_eq!(builtin.exclusions.len(), 5);
