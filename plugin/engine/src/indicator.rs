@@ -125,6 +125,32 @@ impl std::fmt::Display for IndicatorValue {
     }
 }
 
+/// A stored indicator's value as read back: a binary value, or the text of a domain or URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredValue {
+    Value(IndicatorValue),
+    Text(Kind, String),
+}
+
+impl StoredValue {
+    /// The kind of the value.
+    pub fn kind(&self) -> Kind {
+        match self {
+            StoredValue::Value(v) => v.kind(),
+            StoredValue::Text(kind, _) => *kind,
+        }
+    }
+}
+
+impl std::fmt::Display for StoredValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoredValue::Value(v) => v.fmt(f),
+            StoredValue::Text(_, text) => f.write_str(text),
+        }
+    }
+}
+
 /// Metadata shared by many indicators of a feed: stored once, referenced by number.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Context {
@@ -208,6 +234,13 @@ struct TextIndex {
 impl TextIndex {
     fn hash(text: &str) -> u64 {
         FxBuildHasher.hash_one(text)
+    }
+
+    /// Every stored text with the head of its chain.
+    fn iter(&self) -> impl Iterator<Item = (&str, EntryId)> + '_ {
+        self.table
+            .iter()
+            .map(|&(start, len, head)| (self.text(start, len), head))
     }
 
     fn text(&self, start: u32, len: u32) -> &str {
@@ -692,7 +725,7 @@ impl IndicatorSet {
 impl IndicatorSet {
     /// Every stored indicator with its value, in no particular order. Entries that share
     /// a value (reported twice, or by two feeds) each appear once.
-    pub fn iter(&self) -> impl Iterator<Item = (IndicatorValue, IndicatorRef<'_>)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (StoredValue, IndicatorRef<'_>)> + '_ {
         let v4 = self
             .v4
             .iter()
@@ -718,13 +751,41 @@ impl IndicatorSet {
             .sha256
             .iter()
             .map(|(&x, &h)| (IndicatorValue::Sha256(x), h));
+        let nets4 = self.nets4.by_len.iter().enumerate().flat_map(|(len, map)| {
+            map.iter().filter_map(move |(&net, &h)| {
+                let net = ipnet::Ipv4Net::new(net.into(), len as u8).ok()?;
+                Some((IndicatorValue::Net(IpNet::V4(net)), h))
+            })
+        });
+        let nets6 = self.nets6.by_len.iter().enumerate().flat_map(|(len, map)| {
+            map.iter().filter_map(move |(&net, &h)| {
+                let net = ipnet::Ipv6Net::new(net.into(), len as u8).ok()?;
+                Some((IndicatorValue::Net(IpNet::V6(net)), h))
+            })
+        });
+        let texts = self
+            .domains
+            .iter()
+            .map(|(t, h)| (StoredValue::Text(Kind::Domain, t.to_string()), h))
+            .chain(
+                self.urls
+                    .iter()
+                    .map(|(t, h)| (StoredValue::Text(Kind::Url, t.to_string()), h)),
+            );
         v4.chain(v6)
             .chain(v4_port)
             .chain(v6_port)
             .chain(md5)
             .chain(sha1)
             .chain(sha256)
-            .flat_map(move |(value, head)| self.chain(head).map(move |id| (value, self.get(id))))
+            .chain(nets4)
+            .chain(nets6)
+            .map(|(value, head)| (StoredValue::Value(value), head))
+            .chain(texts)
+            .flat_map(move |(value, head)| {
+                self.chain(head)
+                    .map(move |id| (value.clone(), self.get(id)))
+            })
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 use super::kql::SentinelTable;
 use super::{Rule, Selection};
-use crate::indicator::{IndicatorValue, Kind};
+use crate::indicator::{IndicatorValue, Kind, StoredValue};
 
 pub(super) fn document(rule: &Rule) -> String {
     let mut d = String::new();
@@ -177,7 +177,7 @@ fn indicator_table(d: &mut String, rule: &Rule) {
             d,
             "| {} | `{}` | {} | {} | {} | {} |",
             i.kind.name(),
-            defang(&i.value),
+            defang_stored(&i.value),
             cell(&i.threat_type),
             cell(&i.malware_printable),
             i.first_seen.map_or_else(|| "-".to_string(), date),
@@ -433,6 +433,20 @@ fn family_phrase((printable, id, aliases): &(String, String, String)) -> String 
 
 /// Writes an indicator so that it cannot be clicked or pasted by mistake: dots in
 /// addresses become `[.]`, colons in IPv6 addresses `[:]`. Hashes stay as they are.
+fn defang_stored(value: &StoredValue) -> String {
+    match value {
+        StoredValue::Value(v) => defang(v),
+        // Domains and URLs: dots become `[.]`, and a URL's scheme `hxxp`.
+        StoredValue::Text(_, text) => {
+            let text = text.replace('.', "[.]");
+            match text.strip_prefix("http") {
+                Some(rest) => format!("hxxp{rest}"),
+                None => text,
+            }
+        }
+    }
+}
+
 fn defang(value: &IndicatorValue) -> String {
     fn address(addr: IpAddr) -> String {
         match addr {

@@ -21,7 +21,7 @@ use std::net::IpAddr;
 
 use crate::detector::{Detector, LoadError};
 use crate::feed::{FeedInput, observe_feed};
-use crate::indicator::{Context, IndicatorValue, Kind};
+use crate::indicator::{Context, IndicatorValue, Kind, StoredValue};
 use crate::normalize::format_ip_port;
 use crate::settings::SettingsConfig;
 
@@ -146,7 +146,7 @@ pub fn census(feeds: &[FeedInput<'_>], selection: &Selection) -> Result<FeedCens
 /// One indicator as the rule lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleIndicator {
-    pub value: IndicatorValue,
+    pub value: StoredValue,
     pub kind: Kind,
     pub feed: String,
     pub id: String,
@@ -176,7 +176,10 @@ impl HuntList {
     /// The list an indicator is hunted in and its value there, or None for a kind the
     /// queries cannot hunt yet (the document counts those). With address-only matching
     /// an ip:port indicator matches its address on any port, as at the edge.
-    pub fn of(value: &IndicatorValue, match_address_only: bool) -> Option<(HuntList, String)> {
+    pub fn of(value: &StoredValue, match_address_only: bool) -> Option<(HuntList, String)> {
+        let StoredValue::Value(value) = value else {
+            return None;
+        };
         #[allow(
             unreachable_patterns,
             reason = "kinds added to the engine later are reported as not hunted until they \
@@ -390,7 +393,10 @@ impl FeedCensus {
 }
 
 /// Orders values numerically (addresses by their bytes, then port) rather than as text.
-fn sort_key(value: &IndicatorValue) -> Vec<u8> {
+fn sort_key(value: &StoredValue) -> Vec<u8> {
+    let StoredValue::Value(value) = value else {
+        return value.to_string().into_bytes();
+    };
     fn ip(addr: IpAddr) -> Vec<u8> {
         match addr {
             IpAddr::V4(a) => a.octets().to_vec(),
