@@ -13,7 +13,7 @@ const NOW = 1_790_000_000;
 const HIT = '{"RemoteIP":"194.48.251.24","RemotePort":80}';
 const MISS = '{"RemoteIP":"10.1.2.3","RemotePort":80}';
 const FEED = JSON.stringify({
-  7: [{ ioc_value: "203.0.113.9:443", ioc_type: "ip:port", threat_type: "botnet_cc",
+  7: [{ ioc_value: "45.9.148.9:443", ioc_type: "ip:port", threat_type: "botnet_cc",
         malware: "elf.test", malware_printable: "Test", confidence_level: 90 }],
 });
 
@@ -74,7 +74,7 @@ test("a reload swaps the indicators and keeps the counters", () => {
   const stats = d.load({ feeds: [{ name: "test-feed.json", content: FEED }] });
   assert.equal(stats.indicators, 1);
   assert.equal(d.evaluate(HIT, NOW).verdict.type, "miss");
-  const hit = d.evaluate({ RemoteIP: "203.0.113.9", RemotePort: 443 }, new Date(NOW * 1000));
+  const hit = d.evaluate({ RemoteIP: "45.9.148.9", RemotePort: 443 }, new Date(NOW * 1000));
   assert.equal(hit.verdict.type, "hit");
   assert.equal(hit.verdict.matches[0].feed, "test-feed.json");
   const c = d.counters();
@@ -130,7 +130,7 @@ test("hits-only mode drops misses in the filter output", () => {
 
 test("now defaults to the current time and validity windows apply", () => {
   const feed = JSON.stringify({
-    1: [{ ioc_value: "198.51.100.7", ioc_type: "ip:port", threat_type: "botnet_cc",
+    1: [{ ioc_value: "45.9.149.7", ioc_type: "ip:port", threat_type: "botnet_cc",
           malware_printable: "Old", first_seen_utc: "2020-01-01 00:00:00" }],
   });
   // A feed entry without a port is skipped, not fatal: the stats say why.
