@@ -45,16 +45,30 @@ pub fn locate_component() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("IOCSIEVE_COMPONENT") {
         return Ok(PathBuf::from(path));
     }
-    let built = Path::new("wasm32-wasip2")
-        .join("wasm-release")
-        .join(COMPONENT_FILE);
+    locate_build_output(
+        Path::new("wasm32-wasip2")
+            .join("wasm-release")
+            .join(COMPONENT_FILE),
+        "`cargo build -p iocsieve-component --target wasm32-wasip2 --profile wasm-release` \
+         (or `./dev build`), or name it with --component or IOCSIEVE_COMPONENT",
+    )
+}
+
+/// Finds a file the workspace build writes under `target/` (`built`, relative to it): next
+/// to the executable, or above it (`target/release/iocsieve`, `target/release/deps/test`),
+/// or in this workspace's `target/`. `how_to_build` completes the error message.
+pub fn locate_build_output(built: PathBuf, how_to_build: &str) -> Result<PathBuf> {
+    let file_name = built
+        .file_name()
+        .map(Path::new)
+        .unwrap_or(&built)
+        .to_path_buf();
     let mut candidates = Vec::new();
     if let Ok(exe) = std::env::current_exe() {
         let mut dir = exe.parent().map(Path::to_path_buf);
-        // target/release/iocsieve, target/release/deps/test-binary
         for _ in 0..3 {
             let Some(d) = dir else { break };
-            candidates.push(d.join(COMPONENT_FILE));
+            candidates.push(d.join(&file_name));
             candidates.push(d.join(&built));
             dir = d.parent().map(Path::to_path_buf);
         }
@@ -69,9 +83,8 @@ pub fn locate_component() -> Result<PathBuf> {
         .find(|p| p.is_file())
         .with_context(|| {
             format!(
-                "cannot find {COMPONENT_FILE}: build it with `cargo build -p iocsieve-component \
-             --target wasm32-wasip2 --profile wasm-release`, or name it with --component or \
-             IOCSIEVE_COMPONENT"
+                "cannot find {}: build it with {how_to_build}",
+                built.display()
             )
         })
 }

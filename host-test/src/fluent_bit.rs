@@ -38,31 +38,12 @@ pub const DEFAULT_HEAP_SIZE: u32 = 8192;
 
 /// Finds a wasm32-wasip1 build output: `target/wasm32-wasip1/wasm-release/<relative>`.
 pub fn locate_wasip1(relative: &str) -> Result<PathBuf> {
-    let built = Path::new("wasm32-wasip1")
-        .join("wasm-release")
-        .join(relative);
-    let mut candidates = Vec::new();
-    if let Ok(exe) = std::env::current_exe() {
-        let mut dir = exe.parent().map(Path::to_path_buf);
-        for _ in 0..3 {
-            let Some(d) = dir else { break };
-            candidates.push(d.join(&built));
-            dir = d.parent().map(Path::to_path_buf);
-        }
-    }
-    candidates.push(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target")
-            .join(&built),
-    );
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .with_context(|| {
-            format!(
-                "cannot find {relative}: build it with `./dev build` (wasm32-wasip1, wasm-release)"
-            )
-        })
+    crate::component::locate_build_output(
+        Path::new("wasm32-wasip1")
+            .join("wasm-release")
+            .join(relative),
+        "`./dev build` (wasm32-wasip1, wasm-release)",
+    )
 }
 
 /// The iocsieve module: `IOCSIEVE_FLUENT_BIT_MODULE` or the workspace build.
