@@ -13,7 +13,7 @@ const NOW = 1_790_000_000;
 const HIT = '{"RemoteIP":"194.48.251.24","RemotePort":80}';
 const MISS = '{"RemoteIP":"10.1.2.3","RemotePort":80}';
 const FEED = JSON.stringify({
-  7: [{ ioc_value: "203.0.113.9:443", ioc_type: "ip:port", threat_type: "botnet_cc",
+  7: [{ ioc_value: "45.95.147.9:443", ioc_type: "ip:port", threat_type: "botnet_cc",
         malware: "elf.test", malware_printable: "Test", confidence_level: 90 }],
 });
 
@@ -74,7 +74,7 @@ test("a reload swaps the indicators and keeps the counters", () => {
   const stats = d.load({ feeds: [{ name: "test-feed.json", content: FEED }] });
   assert.equal(stats.indicators, 1);
   assert.equal(d.evaluate(HIT, NOW).verdict.type, "miss");
-  const hit = d.evaluate({ RemoteIP: "203.0.113.9", RemotePort: 443 }, new Date(NOW * 1000));
+  const hit = d.evaluate({ RemoteIP: "45.95.147.9", RemotePort: 443 }, new Date(NOW * 1000));
   assert.equal(hit.verdict.type, "hit");
   assert.equal(hit.verdict.matches[0].feed, "test-feed.json");
   const c = d.counters();

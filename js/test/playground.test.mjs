@@ -45,7 +45,7 @@ const NETSTAT_RECORD = JSON.stringify({
 
 // A one-indicator ThreatFox JSON export to paste.
 const PASTED_FEED = JSON.stringify({
-  42: [{ ioc_value: "198.51.100.23:8443", ioc_type: "ip:port", threat_type: "botnet_cc",
+  42: [{ ioc_value: "45.95.147.23:8443", ioc_type: "ip:port", threat_type: "botnet_cc",
          malware: "elf.testbot", malware_printable: "TestBot", confidence_level: 60 }],
 }, null, 2);
 
@@ -170,12 +170,12 @@ test("the playground shows hits, follows exclusions, and reports bad settings", 
   await page.fill("#feed-text", PASTED_FEED);
   await page.waitForFunction(() => /^1 indicators loaded from pasted feed/.test(
     document.querySelector("#load-status").textContent));
-  await page.fill("#logs", `${HIT_RECORD}\n{"DestinationIP":"198.51.100.23","DestinationPort":8443}\n`);
+  await page.fill("#logs", `${HIT_RECORD}\n{"DestinationIP":"45.95.147.23","DestinationPort":8443}\n`);
   await page.waitForFunction(
     () => document.querySelector("#results > li:nth-child(2)")?.dataset.verdict === "hit",
   );
   assert.deepEqual(await verdicts(page), ["miss", "hit"]);
-  assert.match(await page.textContent("#results > li:nth-child(2)"), /198\.51\.100\.23:8443.*TestBot/);
+  assert.match(await page.textContent("#results > li:nth-child(2)"), /45\.95\.147\.23:8443.*TestBot/);
   await page.fill("#feed-text", PASTED_FEED.slice(0, 40));
   await page.waitForSelector("#load-error:not([hidden])");
   assert.match(await page.textContent("#load-error"), /^pasted feed/);
