@@ -354,7 +354,9 @@ fn agreement(d: &mut String, rule: &Rule) {
              `http://`. Path and query stay as written and the comparison is `in`, which \
              respects case, so `/Bins/x` and `/bins/x` differ here as they do at the edge. The \
              edge also refangs a logged URL and writes an IPv6 host in its compressed form; \
-             the queries compare the URL as logged."
+             the queries compare the URL as logged. A bare host name in a URL column (no \
+             `/`) is only a domain at the edge, while `IocUrl()` reads it as `http://name/`, so \
+             a URL indicator with an empty path also matches it here."
                 .to_string(),
         );
     }

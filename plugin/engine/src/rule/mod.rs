@@ -669,6 +669,7 @@ mod tests {
         assert!(doc.contains("`45[.]9[.]148[.]0/24`"), "{doc}");
         assert!(doc.contains("The queries match the exact names only"));
         assert!(doc.contains("`IocUrl()`"));
+        assert!(doc.contains("A bare host name in a URL column"));
         assert!(!doc.contains("no query of this rule hunts"));
     }
 
