@@ -85,8 +85,10 @@ fn indicator_rows(doc: &str) -> BTreeMap<String, u64> {
 }
 
 /// The engine's kind for each feed type it loads.
-const LOADED_AS: [(&str, &str); 4] = [
+const LOADED_AS: [(&str, &str); 6] = [
     ("ip:port", "ip:port"),
+    ("domain", "domain"),
+    ("url", "url"),
     ("md5_hash", "md5"),
     ("sha1_hash", "sha1"),
     ("sha256_hash", "sha256"),
@@ -111,6 +113,10 @@ fn assert_counts_agree(doc: &str, feed: &BTreeMap<String, u64>) {
         assert_eq!(loaded + refused, in_feed, "{ioc_type} loaded");
         assert_eq!(rows.get(kind).copied().unwrap_or(0), loaded, "{kind} rows");
     }
+    assert!(
+        !doc.contains("no query of this rule hunts"),
+        "every loaded kind is hunted"
+    );
     let loaded: u64 = table.values().map(|(_, l)| l).sum();
     assert_eq!(
         rows.values().sum::<u64>(),
@@ -153,6 +159,10 @@ fn mirai_rule_counts_what_the_feed_holds() {
     ]);
     assert_counts_agree(&doc, &feed);
     assert!(doc.starts_with("# Hunting rule: Mirai indicators\n"));
+    // The export's Mirai URLs are hunted in both tables with a URL column.
+    assert!(feed.get("url").is_some_and(|n| *n > 0), "{feed:?}");
+    assert_eq!(doc.matches("let IocUrls = dynamic([").count(), 2);
+    assert!(doc.contains("`IocUrl()`"));
 }
 
 #[test]

@@ -82,3 +82,44 @@ when.all = [
   assert.ok(!queries.some((q) => q.includes('IocEndpoints')), 'address-only: no endpoint lists');
   assertNoDiagnostics(queries);
 });
+
+test('rule KQL for networks, domains and URLs has no diagnostics', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'iocsieve-rule-'));
+  const feed = join(dir, 'threatfox.json');
+  writeFileSync(feed, JSON.stringify({
+    1: [{ ioc_value: 'evil-mirai-cc.xyz', ioc_type: 'domain', threat_type: 'botnet_cc',
+      malware: 'elf.mirai', malware_printable: 'Mirai', confidence_level: 75 }],
+    2: [{ ioc_value: 'http://evil-mirai-cc.xyz:8080/bins/Mips?x=1', ioc_type: 'url',
+      threat_type: 'payload_delivery', malware: 'elf.mirai', malware_printable: 'Mirai' }],
+    3: [{ ioc_value: '45.9.148.12:80', ioc_type: 'ip:port', threat_type: 'botnet_cc',
+      malware: 'elf.mirai', malware_printable: 'Mirai' }],
+  }));
+  const nets = join(dir, 'nets.txt');
+  writeFileSync(nets, '45.9.148.0/24\n2a0e:1c80:1::/48\n');
+  const settings = join(dir, 'settings.toml');
+  writeFileSync(settings, `
+[[feeds]]
+name = "nets.txt"
+format = "list:cidr"
+
+[[feeds]]
+name = "threatfox.json"
+domain_match = "subdomains"
+`);
+  const queries = ruleQueries(['--feed', feed, '--feed', nets, '--settings', settings]);
+  assert.deepEqual(tablesOf(queries), ['CommonSecurityLog', 'DeviceNetworkEvents']);
+  for (const q of queries) {
+    for (const name of ['IocNetworksV4', 'IocNetworksV6', 'IocDomains', 'IocUrls', 'IocEndpoints']) {
+      assert.ok(q.includes(`let ${name} = dynamic([`), `${name} in\n${q}`);
+    }
+    assert.ok(q.includes('IocUrl('), 'URL columns are compared');
+  }
+  assertNoDiagnostics(queries);
+});
+
+test('rule KQL for the domains and URLs of the ThreatFox export, split, has no diagnostics', () => {
+  const queries = ruleQueries(['--feed', THREATFOX, '--max-list', '200']);
+  assert.ok(queries.some((q) => q.includes('let IocDomains = dynamic([')));
+  assert.ok(queries.some((q) => q.includes('let IocUrls = dynamic([')));
+  assertNoDiagnostics(queries);
+});

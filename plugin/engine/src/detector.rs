@@ -360,7 +360,7 @@ impl Detector {
 
 /// The options of the feed named `name`: the `[[feeds]]` entry with that name, or with
 /// its last path component (`feeds/urlhaus.csv` finds `urlhaus.csv`).
-fn feed_config(configs: &[FeedConfig], name: &str) -> FeedConfig {
+pub(crate) fn feed_config(configs: &[FeedConfig], name: &str) -> FeedConfig {
     let file_name = name.rsplit(['/', '\\']).next().unwrap_or(name);
     configs
         .iter()

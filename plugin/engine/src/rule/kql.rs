@@ -7,6 +7,10 @@
 //!   `::ffff:a.b.c.d` into `a.b.c.d`, as the edge's normalisation does.
 //! - ip:port indicators are compared as `address:port` built from an address field and the
 //!   port field beside it in the profile (`IocEndpoint()`), so the port is on the same side.
+//! - Networks are tested with `ipv4_is_in_any_range`/`ipv6_is_in_any_range` on every
+//!   address and on the host of every URL; domains are compared with the domain columns and
+//!   URL hosts (`IocUrlHost()`); URLs are normalised as the edge normalises them (`IocUrl()`)
+//!   and compared respecting the case of path and query.
 //! - Exclusions become `where not(...)` filters; each operator is the KQL operator the
 //!   exclusion's own operator is defined by. A field the table is not known to have is read
 //!   with `column_ifexists()`, which gives an empty string, so a test of it is false, as the
@@ -72,6 +76,7 @@ pub const TABLES: [SentinelTable; 3] = [
             "DestinationUserName",
             "SourceHostName",
             "DestinationHostName",
+            "DestinationDnsDomain",
             "Computer",
             "ProcessName",
         ],
@@ -209,6 +214,24 @@ const ENDPOINT_FUNCTION: &str = "let IocEndpoint = (ip: string, port: string) { 
                                  let address = IocAddress(ip); \
                                  strcat(iff(address contains \":\", strcat(\"[\", address, \"]\"), \
                                  address), \":\", port) };";
+/// The host of a URL, or a bare host name, lower case, without brackets or a trailing dot;
+/// a value without a scheme is read as `http://`, as at the edge.
+const URL_HOST_FUNCTION: &str = "let IocUrlHost = (url: string) { tolower(trim_end(\"\\\\.\", \
+                                 trim(\"[\\\\[\\\\]]\", tostring(parse_url(iff(url contains \"://\", url, \
+                                 strcat(\"http://\", url))).Host)))) };";
+/// A URL normalised as the edge normalises URL indicators: scheme and host lower case,
+/// default port dropped, an empty path written `/`, the fragment dropped, path and query
+/// as written.
+const URL_FUNCTION: &str = "let IocUrl = (url: string) { \
+                            let u = iff(url contains \"://\", url, strcat(\"http://\", url)); \
+                            let scheme = tolower(extract(\"^([^:/?#]+)://\", 1, u)); \
+                            let host = IocUrlHost(u); \
+                            let port = tostring(parse_url(u).Port); \
+                            let rest = extract(\"^[^:/?#]+://[^/?#]*([^#]*)\", 1, u); \
+                            strcat(scheme, \"://\", iff(host contains \":\", strcat(\"[\", host, \"]\"), host), \
+                            iff(port == \"\" or port == case(scheme in (\"http\", \"ws\"), \"80\", \
+                            scheme in (\"https\", \"wss\"), \"443\", scheme == \"ftp\", \"21\", \"\"), \"\", \
+                            strcat(\":\", port)), iff(rest startswith \"/\", rest, strcat(\"/\", rest))) };";
 
 /// The queries for every table whose profile can use the lists, and the tables left out.
 pub(super) fn queries(
@@ -268,6 +291,8 @@ struct TableFields {
     /// Address fields with their port field.
     addresses: Vec<(String, Option<String>)>,
     hashes: Vec<String>,
+    domains: Vec<String>,
+    urls: Vec<String>,
 }
 
 impl TableFields {
@@ -280,22 +305,34 @@ impl TableFields {
                 .map(|a| (name(a.slot), a.port.map(name)))
                 .collect(),
             hashes: profile.hashes.iter().map(|h| name(h.slot)).collect(),
+            domains: profile.domains.iter().map(|f| name(f.slot)).collect(),
+            urls: profile.urls.iter().map(|f| name(f.slot)).collect(),
         }
     }
 
     fn can_use(&self, list: HuntList) -> bool {
         match list {
-            HuntList::Addresses => !self.addresses.is_empty(),
+            // The host of a URL is also an address or a domain, as at the edge.
+            HuntList::Addresses | HuntList::NetworksV4 | HuntList::NetworksV6 => {
+                !self.addresses.is_empty() || !self.urls.is_empty()
+            }
             HuntList::Endpoints => self.addresses.iter().any(|(_, port)| port.is_some()),
             HuntList::Hashes => !self.hashes.is_empty(),
+            HuntList::Domains => !self.domains.is_empty() || !self.urls.is_empty(),
+            HuntList::Urls => !self.urls.is_empty(),
         }
     }
 
     fn nothing_to_hunt(&self) -> String {
         match (self.addresses.is_empty(), self.hashes.is_empty()) {
             (true, false) => "no hash indicators are selected".into(),
-            (false, true) => "no address or ip:port indicators are selected".into(),
-            _ => "no address, ip:port or hash indicators are selected".into(),
+            (false, true) if self.urls.is_empty() => {
+                "no address, ip:port or network indicators are selected".into()
+            }
+            (false, true) => {
+                "no address, ip:port, network, domain or URL indicators are selected".into()
+            }
+            _ => "no indicators of the kinds this table holds are selected".into(),
         }
     }
 
@@ -329,6 +366,35 @@ impl TableFields {
             parts.push(format!(
                 "{} against every hash, ignoring case",
                 join_words(&fields)
+            ));
+        }
+        let quoted = |fields: &[String]| -> Vec<String> {
+            fields.iter().map(|f| format!("`{f}`")).collect()
+        };
+        let urls = quoted(&self.urls);
+        if lists.contains_key(&HuntList::NetworksV4) || lists.contains_key(&HuntList::NetworksV6) {
+            let mut fields = quoted(
+                &self
+                    .addresses
+                    .iter()
+                    .map(|(f, _)| f.clone())
+                    .collect::<Vec<_>>(),
+            );
+            fields.extend(urls.iter().map(|f| format!("the host of {f}")));
+            parts.push(format!("{} against the networks", join_words(&fields)));
+        }
+        if lists.contains_key(&HuntList::Domains) {
+            let mut fields = quoted(&self.domains);
+            fields.extend(urls.iter().map(|f| format!("the host of {f}")));
+            parts.push(format!(
+                "{} against the domains, ignoring case",
+                join_words(&fields)
+            ));
+        }
+        if lists.contains_key(&HuntList::Urls) {
+            parts.push(format!(
+                "{} against the URLs, scheme and host ignoring case, path and query as written",
+                join_words(&urls)
             ));
         }
         format!("Compares {}.", parts.join("; and "))
@@ -369,6 +435,66 @@ fn query_text(
             conditions.push(format!("{} in~ (IocHashes)", table.column(field)));
         }
     }
+    // Networks, on each address and on the host of each URL.
+    let mut uses_url_host = false;
+    let mut uses_url = false;
+    let mut address_exprs: Vec<String> = fields
+        .addresses
+        .iter()
+        .map(|(field, _)| format!("IocAddress({})", table.column(field)))
+        .collect();
+    let url_hosts: Vec<String> = fields
+        .urls
+        .iter()
+        .map(|field| format!("IocUrlHost({})", table.column(field)))
+        .collect();
+    if lists.contains_key(&HuntList::Addresses) {
+        for host in &url_hosts {
+            uses_url_host = true;
+            uses_address = true;
+            conditions.push(format!("IocAddress({host}) in~ (IocAddresses)"));
+        }
+    }
+    address_exprs.extend(url_hosts.iter().map(|host| format!("IocAddress({host})")));
+    for address in &address_exprs {
+        if lists.contains_key(&HuntList::NetworksV4) {
+            uses_address = true;
+            conditions.push(format!(
+                "coalesce(ipv4_is_in_any_range({address}, IocNetworksV4), false)"
+            ));
+        }
+        if lists.contains_key(&HuntList::NetworksV6) {
+            uses_address = true;
+            conditions.push(format!(
+                "(isnull(parse_ipv4({address})) and \
+                 coalesce(ipv6_is_in_any_range({address}, IocNetworksV6), false))"
+            ));
+        }
+    }
+    if (lists.contains_key(&HuntList::NetworksV4) || lists.contains_key(&HuntList::NetworksV6))
+        && !url_hosts.is_empty()
+    {
+        uses_url_host = true;
+    }
+    if lists.contains_key(&HuntList::Domains) {
+        for field in &fields.domains {
+            conditions.push(format!(
+                "trim_end(\"\\\\.\", {}) in~ (IocDomains)",
+                table.column(field)
+            ));
+        }
+        for host in &url_hosts {
+            uses_url_host = true;
+            conditions.push(format!("{host} in~ (IocDomains)"));
+        }
+    }
+    if lists.contains_key(&HuntList::Urls) {
+        for field in &fields.urls {
+            uses_url_host = true;
+            uses_url = true;
+            conditions.push(format!("IocUrl({}) in (IocUrls)", table.column(field)));
+        }
+    }
 
     // The exclusions, rendered first so that they can ask for IocAddress().
     let mut filters = String::new();
@@ -404,6 +530,12 @@ fn query_text(
     }
     if uses_endpoint {
         let _ = writeln!(q, "{ENDPOINT_FUNCTION}");
+    }
+    if uses_url_host {
+        let _ = writeln!(q, "{URL_HOST_FUNCTION}");
+    }
+    if uses_url {
+        let _ = writeln!(q, "{URL_FUNCTION}");
     }
     for (list, values) in lists {
         let _ = writeln!(q, "let {} = {};", list.let_name(), dynamic_list(values));

@@ -310,6 +310,68 @@ fn agreement(d: &mut String, rule: &Rule) {
          history."
             .to_string(),
     );
+    let has = |kind: Kind| rule.indicators.iter().any(|i| i.kind == kind);
+    if has(Kind::Ipv4Cidr) || has(Kind::Ipv6Cidr) {
+        points.push(
+            "Network indicators are tested with `ipv4_is_in_any_range`/`ipv6_is_in_any_range` \
+             on the normalised address of every address column and on the host of every URL \
+             column (`IocNetworksV4`, `IocNetworksV6`), as at the edge; an IPv4 address is never \
+             in an IPv6 network."
+                .to_string(),
+        );
+    }
+    if has(Kind::Domain) {
+        points.push(
+            "Domain indicators are compared, ignoring case (`in~`), with the domain columns \
+             (trailing dot dropped) and with the host of every URL column. `IocUrlHost()` reads \
+             the host with `parse_url`, putting `http://` in front of a value without a scheme, \
+             so a bare host name (Defender's `RemoteUrl` often holds one) is its own host, as \
+             at the edge. The edge also reads defanged and internationalised names (as \
+             punycode); the queries compare the names as logged."
+                .to_string(),
+        );
+    }
+    if !rule.subdomain_feeds.is_empty() {
+        let feeds: Vec<String> = rule
+            .subdomain_feeds
+            .iter()
+            .map(|f| format!("`{f}`"))
+            .collect();
+        points.push(format!(
+            "At the edge the domains of {} also match every name under them \
+             (`domain_match = \"subdomains\"`: `a.evil.example` under `evil.example`). The \
+             queries match the exact names only, so a hunt here misses subdomains the edge \
+             finds; to hunt them, add `or IocUrlHost(RemoteUrl) endswith \".evil.example\"` \
+             (a dot before the name, so only whole labels match) for the names that matter.",
+            join_words(&feeds)
+        ));
+    }
+    if has(Kind::Url) {
+        points.push(
+            "URL indicators are compared with `IocUrl()` of each URL column, which normalises \
+             as the edge does: scheme and host in lower case, the default port dropped, an \
+             empty path written `/`, the fragment dropped, a value without a scheme read as \
+             `http://`. Path and query stay as written and the comparison is `in`, which \
+             respects case, so `/Bins/x` and `/bins/x` differ here as they do at the edge. The \
+             edge also refangs a logged URL and writes an IPv6 host in its compressed form; \
+             the queries compare the URL as logged. A bare host name in a URL column (no \
+             `/`) is only a domain at the edge, while `IocUrl()` reads it as `http://name/`, so \
+             a URL indicator with an empty path also matches it here."
+                .to_string(),
+        );
+    }
+    if rule.match_address_only
+        && has(Kind::IpPort)
+        && rule.queries.iter().any(|q| q.text.contains("IocUrlHost("))
+    {
+        points.push(
+            "With address-only matching, the host of a URL column is compared with the \
+             addresses of ip:port indicators too (they share `IocAddresses`); the edge \
+             compares a URL's host with address and network indicators only, so such a match \
+             is found here and not at the edge."
+                .to_string(),
+        );
+    }
     let missing = rule.census.entries() - rule.census.loaded();
     if missing > 0 {
         points.push(format!(
@@ -385,6 +447,10 @@ fn kind_phrase(kind: Kind, n: u64) -> String {
         Kind::Md5 => ("MD5 hash", "MD5 hashes"),
         Kind::Sha1 => ("SHA-1 hash", "SHA-1 hashes"),
         Kind::Sha256 => ("SHA-256 hash", "SHA-256 hashes"),
+        Kind::Ipv4Cidr => ("IPv4 network", "IPv4 networks"),
+        Kind::Ipv6Cidr => ("IPv6 network", "IPv6 networks"),
+        Kind::Domain => ("domain", "domains"),
+        Kind::Url => ("URL", "URLs"),
         _ => return format!("{} ({})", kind.name(), plural(n, "indicator", "indicators")),
     };
     plural(n, one, many).to_string()
@@ -458,6 +524,7 @@ fn defang(value: &IndicatorValue) -> String {
         IndicatorValue::Ip(addr) => address(*addr),
         IndicatorValue::IpPort(addr @ IpAddr::V4(_), port) => format!("{}:{port}", address(*addr)),
         IndicatorValue::IpPort(addr, port) => format!("[{}]:{port}", address(*addr)),
+        IndicatorValue::Net(net) => format!("{}/{}", address(net.network()), net.prefix_len()),
         other => other.to_string(),
     }
 }

@@ -19,6 +19,8 @@ mod markdown;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
+use ipnet::IpNet;
+
 use crate::detector::{Detector, LoadError};
 use crate::feed::{FeedInput, observe_feed};
 use crate::indicator::{Context, IndicatorValue, Kind, StoredValue};
@@ -111,8 +113,26 @@ impl FeedCensus {
 
 /// Reads the feeds once more and counts the entries of `selection` by type and outcome.
 pub fn census(feeds: &[FeedInput<'_>], selection: &Selection) -> Result<FeedCensus, LoadError> {
+    census_with(feeds, &SettingsConfig::default(), selection)
+}
+
+/// [`census`], reading each feed in the format its `[[feeds]]` settings give it (a plain
+/// list is read only so), as the detector does.
+pub fn census_with(
+    feeds: &[FeedInput<'_>],
+    config: &SettingsConfig,
+    selection: &Selection,
+) -> Result<FeedCensus, LoadError> {
     let mut census = FeedCensus::default();
     for feed in feeds {
+        let configured = crate::detector::feed_config(&config.feeds, feed.name)
+            .format
+            .as_deref()
+            .and_then(crate::FeedFormat::from_name);
+        let feed = &match (feed.format, configured) {
+            (crate::FeedFormat::Auto, Some(format)) => FeedInput { format, ..*feed },
+            _ => *feed,
+        };
         let mut count = |entry: &crate::feed::FeedEntry, outcome: Result<Kind, &str>| {
             let context = &entry.info.context;
             if !selection.matches(context) {
@@ -167,18 +187,39 @@ pub enum HuntList {
     Endpoints,
     /// MD5, SHA-1 and SHA-256 hashes matched against every hash column (`IocHashes`).
     Hashes,
+    /// IPv4 networks, tested on every address and URL host (`IocNetworksV4`).
+    NetworksV4,
+    /// IPv6 networks, tested on every address and URL host (`IocNetworksV6`).
+    NetworksV6,
+    /// Domain names, compared with domain columns and URL hosts (`IocDomains`).
+    Domains,
+    /// Normalised URLs, compared with URL columns (`IocUrls`).
+    Urls,
 }
 
 impl HuntList {
     /// Every list, in the order queries declare them.
-    pub const ALL: [HuntList; 3] = [HuntList::Addresses, HuntList::Endpoints, HuntList::Hashes];
+    pub const ALL: [HuntList; 7] = [
+        HuntList::Addresses,
+        HuntList::Endpoints,
+        HuntList::Hashes,
+        HuntList::NetworksV4,
+        HuntList::NetworksV6,
+        HuntList::Domains,
+        HuntList::Urls,
+    ];
 
     /// The list an indicator is hunted in and its value there, or None for a kind the
     /// queries cannot hunt yet (the document counts those). With address-only matching
     /// an ip:port indicator matches its address on any port, as at the edge.
     pub fn of(value: &StoredValue, match_address_only: bool) -> Option<(HuntList, String)> {
-        let StoredValue::Value(value) = value else {
-            return None;
+        let value = match value {
+            StoredValue::Value(value) => value,
+            StoredValue::Text(Kind::Domain, name) => {
+                return Some((HuntList::Domains, name.clone()));
+            }
+            StoredValue::Text(Kind::Url, url) => return Some((HuntList::Urls, url.clone())),
+            StoredValue::Text(..) => return None,
         };
         #[allow(
             unreachable_patterns,
@@ -196,6 +237,12 @@ impl HuntList {
             IndicatorValue::Md5(_) | IndicatorValue::Sha1(_) | IndicatorValue::Sha256(_) => {
                 Some((HuntList::Hashes, value.to_string()))
             }
+            IndicatorValue::Net(net @ IpNet::V4(_)) => {
+                Some((HuntList::NetworksV4, net.trunc().to_string()))
+            }
+            IndicatorValue::Net(net @ IpNet::V6(_)) => {
+                Some((HuntList::NetworksV6, net.trunc().to_string()))
+            }
             _ => None,
         }
     }
@@ -206,6 +253,10 @@ impl HuntList {
             HuntList::Addresses => "IocAddresses",
             HuntList::Endpoints => "IocEndpoints",
             HuntList::Hashes => "IocHashes",
+            HuntList::NetworksV4 => "IocNetworksV4",
+            HuntList::NetworksV6 => "IocNetworksV6",
+            HuntList::Domains => "IocDomains",
+            HuntList::Urls => "IocUrls",
         }
     }
 }
@@ -234,6 +285,9 @@ pub struct Rule {
     pub tables_without_query: Vec<(&'static str, String)>,
     pub match_address_only: bool,
     pub max_list: usize,
+    /// Feeds whose domain indicators match subdomains at the edge
+    /// (`domain_match = "subdomains"`) and have domains in this rule.
+    pub subdomain_feeds: Vec<String>,
 }
 
 /// Builds the detector from `feeds` and `settings` (TOML or JSON, empty for the defaults)
@@ -245,7 +299,7 @@ pub fn write_rule(
 ) -> Result<Rule, LoadError> {
     let config = SettingsConfig::parse(settings)?;
     let (detector, _) = Detector::build_with(feeds, &config)?;
-    let census = census(feeds, &options.selection)?;
+    let census = census_with(feeds, &config, &options.selection)?;
     if census.entries() == 0 {
         let what = match &options.selection {
             Selection::All => "any indicator".to_string(),
@@ -315,6 +369,18 @@ pub fn generate(detector: &Detector, census: FeedCensus, options: &RuleOptions) 
         .map(|(list, values)| (list, values.into_iter().map(|(_, text)| text).collect()))
         .collect();
 
+    let mut subdomain_feeds: Vec<String> = indicators
+        .iter()
+        .filter(|i| i.kind == Kind::Domain)
+        .filter(|i| {
+            let feed = detector.feed_names().iter().position(|f| *f == i.feed);
+            feed.is_some_and(|n| detector.feed_subdomains.get(n).copied().unwrap_or(false))
+        })
+        .map(|i| i.feed.clone())
+        .collect();
+    subdomain_feeds.sort();
+    subdomain_feeds.dedup();
+
     let title = title(&options.selection, &census);
     let (queries, tables_without_query) =
         kql::queries(detector, &lists, &title, options.max_list.max(1));
@@ -336,6 +402,7 @@ pub fn generate(detector: &Detector, census: FeedCensus, options: &RuleOptions) 
         tables_without_query,
         match_address_only: address_only,
         max_list: options.max_list.max(1),
+        subdomain_feeds,
     }
 }
 
@@ -558,6 +625,74 @@ mod tests {
             network
                 .iter()
                 .all(|q| q.text.matches(":80\"").count() <= 10)
+        );
+    }
+
+    #[test]
+    fn networks_domains_and_urls_are_hunted() {
+        let nets = FeedInput {
+            name: "nets.txt",
+            format: FeedFormat::Auto,
+            content: b"45.9.148.0/24\n2a0e:1c80:1::/48\n",
+        };
+        let settings = "[[feeds]]\nname = \"nets.txt\"\nformat = \"list:cidr\"\n\
+                        [[feeds]]\nname = \"test-feed\"\ndomain_match = \"subdomains\"\n";
+        let feed = feed(
+            br#"{"1": [{"ioc_value": "Evil-Mirai-CC.xyz", "ioc_type": "domain",
+                        "malware": "elf.mirai", "malware_printable": "Mirai"}],
+                 "2": [{"ioc_value": "HTTP://Evil-Mirai-CC.xyz:80/bins/Mips", "ioc_type": "url",
+                        "malware": "elf.mirai", "malware_printable": "Mirai"}]}"#,
+        );
+        let rule = write_rule(&[feed, nets], settings, &RuleOptions::default()).unwrap();
+        assert!(rule.not_hunted.is_empty(), "{:?}", rule.not_hunted);
+        assert_eq!(rule.census.loaded(), 4);
+        assert_eq!(rule.subdomain_feeds, ["test-feed"]);
+        let kql = rule.kql();
+        for wanted in [
+            "let IocNetworksV4 = dynamic([\"45.9.148.0/24\"]);",
+            "let IocNetworksV6 = dynamic([\"2a0e:1c80:1::/48\"]);",
+            "let IocDomains = dynamic([\"evil-mirai-cc.xyz\"]);",
+            "let IocUrls = dynamic([\"http://evil-mirai-cc.xyz/bins/Mips\"]);",
+            "coalesce(ipv4_is_in_any_range(IocAddress(RemoteIP), IocNetworksV4), false)",
+            "coalesce(ipv6_is_in_any_range(IocAddress(IocUrlHost(RemoteUrl)), IocNetworksV6), false)",
+            "IocUrlHost(RemoteUrl) in~ (IocDomains)",
+            "trim_end(\"\\\\.\", DestinationDnsDomain) in~ (IocDomains)",
+            "IocUrl(RequestURL) in (IocUrls)",
+            "IocUrl(RemoteUrl) in (IocUrls)",
+        ] {
+            assert!(kql.contains(wanted), "{wanted} in\n{kql}");
+        }
+        // DeviceFileEvents holds no address, domain or URL column.
+        let tables: Vec<&str> = rule.queries.iter().map(|q| q.table).collect();
+        assert_eq!(tables, ["CommonSecurityLog", "DeviceNetworkEvents"]);
+        let doc = rule.markdown();
+        assert!(doc.contains("`45[.]9[.]148[.]0/24`"), "{doc}");
+        assert!(doc.contains("The queries match the exact names only"));
+        assert!(doc.contains("`IocUrl()`"));
+        assert!(doc.contains("A bare host name in a URL column"));
+        assert!(!doc.contains("no query of this rule hunts"));
+    }
+
+    #[test]
+    fn each_kind_has_its_list() {
+        let net: IpNet = "45.9.148.7/24".parse().unwrap();
+        assert_eq!(
+            HuntList::of(&StoredValue::Value(IndicatorValue::Net(net)), false),
+            Some((HuntList::NetworksV4, "45.9.148.0/24".to_string()))
+        );
+        let url = StoredValue::Text(Kind::Url, "http://x.example/".into());
+        assert_eq!(
+            HuntList::of(&url, false),
+            Some((HuntList::Urls, "http://x.example/".to_string()))
+        );
+        let domain = StoredValue::Text(Kind::Domain, "x.example".into());
+        assert_eq!(
+            HuntList::of(&domain, true).map(|(l, _)| l),
+            Some(HuntList::Domains)
+        );
+        assert_eq!(
+            HuntList::of(&StoredValue::Text(Kind::Md5, "x".into()), false),
+            None
         );
     }
 
