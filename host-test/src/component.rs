@@ -180,7 +180,7 @@ impl ComponentRuntime {
             bindings,
             last_load: None,
             traps: 0,
-            carried: None,
+            carried: iocsieve_engine::Counters::default(),
             last_counters: None,
         })
     }
@@ -207,9 +207,9 @@ pub struct DetectorInstance {
     last_load: Option<(Vec<Feed>, String)>,
     traps: u64,
     /// Counters of instances lost to traps, so totals survive a re-instantiation.
-    carried: Option<Counters>,
+    carried: iocsieve_engine::Counters,
     /// The counters after the last successful batch: what a trap would otherwise lose.
-    last_counters: Option<Counters>,
+    last_counters: Option<iocsieve_engine::Counters>,
 }
 
 impl DetectorInstance {
@@ -260,7 +260,9 @@ impl DetectorInstance {
         match guest.call_evaluate_batch(&mut self.store, records, now) {
             Ok(batch) => {
                 // One more call per batch keeps what a later trap would otherwise lose.
-                self.last_counters = Some(guest.call_read_counters(&mut self.store)?);
+                self.last_counters = Some(to_engine_counters(
+                    &guest.call_read_counters(&mut self.store)?,
+                ));
                 Ok(expand_batch(batch))
             }
             Err(_) => {
@@ -276,12 +278,10 @@ impl DetectorInstance {
 
     /// The counters since the instance was made, across re-instantiations after traps; a
     /// record that trapped counts as unreadable.
-    pub fn counters(&mut self) -> Result<Counters> {
+    pub fn counters(&mut self) -> Result<iocsieve_engine::Counters> {
         let guest = self.bindings.iocsieve_detector_detector();
-        let mut counters = guest.call_read_counters(&mut self.store)?;
-        if let Some(carried) = &self.carried {
-            add_counters(&mut counters, carried);
-        }
+        let mut counters = to_engine_counters(&guest.call_read_counters(&mut self.store)?);
+        counters.add(&self.carried);
         counters.records_in += self.traps;
         counters.records_out += self.traps;
         counters.unreadable += self.traps;
@@ -300,10 +300,7 @@ impl DetectorInstance {
 
     fn recover(&mut self) -> Result<()> {
         if let Some(lost) = self.last_counters.take() {
-            match &mut self.carried {
-                Some(carried) => add_counters(carried, &lost),
-                None => self.carried = Some(lost),
-            }
+            self.carried.add(&lost);
         }
         let (store, bindings) = self.runtime.new_store()?;
         self.store = store;
@@ -337,35 +334,28 @@ fn expand_batch(batch: BatchOutcome) -> Vec<Outcome> {
     outcomes
 }
 
-fn add_counters(total: &mut Counters, more: &Counters) {
-    fn add_named(total: &mut Vec<NamedCount>, more: &[NamedCount]) {
-        for m in more {
-            match total.iter_mut().find(|t| t.name == m.name) {
-                Some(t) => t.count += m.count,
-                None => total.push(m.clone()),
-            }
-        }
+/// The component's counters as the engine's type, which knows how to print itself.
+fn to_engine_counters(c: &Counters) -> iocsieve_engine::Counters {
+    let map = |list: &[NamedCount]| list.iter().map(|n| (n.name.clone(), n.count)).collect();
+    iocsieve_engine::Counters {
+        records_in: c.records_in,
+        records_out: c.records_out,
+        unreadable: c.unreadable,
+        without_profile: c.without_profile,
+        hits: c.hits,
+        suppressed: c.suppressed,
+        address_only_hits: c.address_only_hits,
+        dropped_misses: c.dropped_misses,
+        dropped_suppressed: c.dropped_suppressed,
+        output_key_collisions: c.output_key_collisions,
+        expired: c.expired,
+        not_yet_valid: c.not_yet_valid,
+        text_lines: c.text_lines,
+        cef_messages: c.cef_messages,
+        hits_by_kind: map(&c.hits_by_kind),
+        suppressions_by_exclusion: map(&c.suppressions_by_exclusion),
+        records_by_profile: map(&c.records_by_profile),
     }
-    total.records_in += more.records_in;
-    total.records_out += more.records_out;
-    total.unreadable += more.unreadable;
-    total.without_profile += more.without_profile;
-    total.hits += more.hits;
-    total.suppressed += more.suppressed;
-    total.address_only_hits += more.address_only_hits;
-    total.dropped_misses += more.dropped_misses;
-    total.dropped_suppressed += more.dropped_suppressed;
-    total.output_key_collisions += more.output_key_collisions;
-    total.expired += more.expired;
-    total.not_yet_valid += more.not_yet_valid;
-    total.text_lines += more.text_lines;
-    total.cef_messages += more.cef_messages;
-    add_named(&mut total.hits_by_kind, &more.hits_by_kind);
-    add_named(
-        &mut total.suppressions_by_exclusion,
-        &more.suppressions_by_exclusion,
-    );
-    add_named(&mut total.records_by_profile, &more.records_by_profile);
 }
 
 /// Converts a feed format name (`auto`, `threatfox-json`, `list:domain`, ..; the names of

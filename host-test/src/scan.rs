@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 
-use crate::component::{Counters, DetectorInstance, Emit, Feed, FeedFormat, LoadStats, NamedCount};
+use crate::component::{DetectorInstance, Emit, Feed, FeedFormat, LoadStats, NamedCount};
 use crate::input::{RecordSource, read_feeds, read_settings};
 
 /// What `iocsieve scan` was asked to do.
@@ -78,7 +78,7 @@ pub fn scan(
     options: &ScanOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> Result<Counters> {
+) -> Result<iocsieve_engine::Counters> {
     let stats = load(instance, options)?;
     writeln!(err, "iocsieve: {}", describe_load(&stats))?;
 
@@ -107,7 +107,7 @@ pub fn scan(
     // Lines that are not UTF-8 crossed as empty lines, which the engine counted as
     // unreadable; the host wrote the original bytes back.
     let counters = instance.counters()?;
-    writeln!(err, "iocsieve: {}", to_engine_counters(&counters))?;
+    writeln!(err, "iocsieve: {counters}")?;
     Ok(counters)
 }
 
@@ -258,30 +258,6 @@ fn counts(list: &[NamedCount]) -> String {
         .map(|c| format!("{}={}", c.name, c.count))
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// The component's counters as the engine's type, which knows how to print itself.
-pub fn to_engine_counters(c: &Counters) -> iocsieve_engine::Counters {
-    let map = |list: &[NamedCount]| list.iter().map(|n| (n.name.clone(), n.count)).collect();
-    iocsieve_engine::Counters {
-        records_in: c.records_in,
-        records_out: c.records_out,
-        unreadable: c.unreadable,
-        without_profile: c.without_profile,
-        hits: c.hits,
-        suppressed: c.suppressed,
-        address_only_hits: c.address_only_hits,
-        dropped_misses: c.dropped_misses,
-        dropped_suppressed: c.dropped_suppressed,
-        output_key_collisions: c.output_key_collisions,
-        expired: c.expired,
-        not_yet_valid: c.not_yet_valid,
-        text_lines: c.text_lines,
-        cef_messages: c.cef_messages,
-        hits_by_kind: map(&c.hits_by_kind),
-        suppressions_by_exclusion: map(&c.suppressions_by_exclusion),
-        records_by_profile: map(&c.records_by_profile),
-    }
 }
 
 /// Parses `--now`: RFC 3339, or seconds since the Unix epoch.

@@ -109,7 +109,7 @@ fn networks_domains_and_urls_hit_through_the_component() {
     let by_kind: Vec<(&str, u64)> = counters
         .hits_by_kind
         .iter()
-        .map(|n| (n.name.as_str(), n.count))
+        .map(|(name, count)| (name.as_str(), *count))
         .collect();
     assert_eq!(
         by_kind,

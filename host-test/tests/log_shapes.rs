@@ -99,9 +99,7 @@ fn scan_with(records: &[String], feed: &[(&str, &str)], settings: &str) -> Found
         "records in == out"
     );
     assert_eq!(counters.unreadable, 0);
-    for c in counters.records_by_profile {
-        found.profiles.insert(c.name, c.count);
-    }
+    found.profiles.extend(counters.records_by_profile);
     found
 }
 

@@ -7,8 +7,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::component::Counters;
-use crate::scan::to_engine_counters;
+use iocsieve_engine::Counters;
 
 /// How a batch ended, as counted in `iocsieve_batches_total{result}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,12 +166,12 @@ impl Metrics {
 
     /// Stores worker `id`'s latest counters from its instance.
     pub fn worker_counters(&self, id: usize, counters: &Counters, traps: u64) {
-        let now = to_engine_counters(counters);
+        let now = counters.clone();
         let mut workers = lock(&self.workers);
         let slot = workers.entry(id).or_default();
         if now.records_in < slot.last.records_in {
             let last = std::mem::take(&mut slot.last);
-            add_counters(&mut slot.carried, &last);
+            slot.carried.add(&last);
         }
         slot.last = now;
         slot.traps = traps;
@@ -184,8 +183,8 @@ impl Metrics {
         let mut total = iocsieve_engine::Counters::default();
         let mut traps = 0;
         for w in workers.values() {
-            add_counters(&mut total, &w.carried);
-            add_counters(&mut total, &w.last);
+            total.add(&w.carried);
+            total.add(&w.last);
             traps += w.traps;
         }
         (total, traps)
@@ -459,35 +458,6 @@ fn escape_label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn add_counters(total: &mut iocsieve_engine::Counters, c: &iocsieve_engine::Counters) {
-    total.records_in += c.records_in;
-    total.records_out += c.records_out;
-    total.unreadable += c.unreadable;
-    total.without_profile += c.without_profile;
-    total.hits += c.hits;
-    total.suppressed += c.suppressed;
-    total.address_only_hits += c.address_only_hits;
-    total.dropped_misses += c.dropped_misses;
-    total.dropped_suppressed += c.dropped_suppressed;
-    total.output_key_collisions += c.output_key_collisions;
-    total.expired += c.expired;
-    total.not_yet_valid += c.not_yet_valid;
-    total.text_lines += c.text_lines;
-    total.cef_messages += c.cef_messages;
-    for (into, from) in [
-        (&mut total.hits_by_kind, &c.hits_by_kind),
-        (
-            &mut total.suppressions_by_exclusion,
-            &c.suppressions_by_exclusion,
-        ),
-        (&mut total.records_by_profile, &c.records_by_profile),
-    ] {
-        for (name, count) in from {
-            *into.entry(name.clone()).or_default() += count;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -510,24 +480,9 @@ mod tests {
         Counters {
             records_in,
             records_out: records_in,
-            unreadable: 0,
-            without_profile: 0,
             hits,
-            suppressed: 0,
-            address_only_hits: 0,
-            dropped_misses: 0,
-            dropped_suppressed: 0,
-            output_key_collisions: 0,
-            expired: 0,
-            not_yet_valid: 0,
-            text_lines: 0,
-            cef_messages: 0,
-            hits_by_kind: vec![crate::component::NamedCount {
-                name: kind.into(),
-                count: hits,
-            }],
-            suppressions_by_exclusion: Vec::new(),
-            records_by_profile: Vec::new(),
+            hits_by_kind: [(kind.to_string(), hits)].into(),
+            ..Counters::default()
         }
     }
 

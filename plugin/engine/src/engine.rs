@@ -115,6 +115,38 @@ pub struct Counters {
     pub records_by_profile: BTreeMap<String, u64>,
 }
 
+impl Counters {
+    /// Adds `other` to these totals (several workers, or instances lost to traps).
+    pub fn add(&mut self, other: &Counters) {
+        self.records_in += other.records_in;
+        self.records_out += other.records_out;
+        self.unreadable += other.unreadable;
+        self.without_profile += other.without_profile;
+        self.hits += other.hits;
+        self.suppressed += other.suppressed;
+        self.address_only_hits += other.address_only_hits;
+        self.dropped_misses += other.dropped_misses;
+        self.dropped_suppressed += other.dropped_suppressed;
+        self.output_key_collisions += other.output_key_collisions;
+        self.expired += other.expired;
+        self.not_yet_valid += other.not_yet_valid;
+        self.text_lines += other.text_lines;
+        self.cef_messages += other.cef_messages;
+        for (into, from) in [
+            (&mut self.hits_by_kind, &other.hits_by_kind),
+            (
+                &mut self.suppressions_by_exclusion,
+                &other.suppressions_by_exclusion,
+            ),
+            (&mut self.records_by_profile, &other.records_by_profile),
+        ] {
+            for (name, count) in from {
+                *into.entry(name.clone()).or_default() += count;
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for Counters {
     /// One summary line, as operators read it in a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
