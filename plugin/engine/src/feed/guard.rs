@@ -125,6 +125,10 @@ pub struct Guard {
     min_prefix_v4: u8,
     min_prefix_v6: u8,
     networks: Vec<(IpNet, &'static str)>,
+    /// The built-in networks as inclusive ranges, per family: every address of a feed is
+    /// checked against all of them, so the ranges are worked out once.
+    ranges_v4: Vec<(u32, u32, &'static str)>,
+    ranges_v6: Vec<(u128, u128, &'static str)>,
     allow_networks: Vec<IpNet>,
     allow_domains: Vec<String>,
     allow_hashes: Vec<String>,
@@ -143,15 +147,25 @@ impl Guard {
     /// Compiles the settings; an allowlist entry that is no address, network, domain or
     /// hash is an error naming it.
     pub fn compile(config: &GuardConfig) -> Result<Guard, String> {
-        let networks = BUILTIN_NETWORKS
+        let networks: Vec<(IpNet, &'static str)> = BUILTIN_NETWORKS
             .iter()
             .map(|(net, why)| (net.parse().expect("built-in networks parse"), *why))
             .collect();
+        let mut ranges_v4 = Vec::new();
+        let mut ranges_v6 = Vec::new();
+        for (net, why) in &networks {
+            match net {
+                IpNet::V4(n) => ranges_v4.push((n.network().into(), n.broadcast().into(), *why)),
+                IpNet::V6(n) => ranges_v6.push((n.network().into(), n.broadcast().into(), *why)),
+            }
+        }
         let mut guard = Guard {
             builtin: config.builtin,
             min_prefix_v4: config.min_prefix_v4.min(32),
             min_prefix_v6: config.min_prefix_v6.min(128),
             networks,
+            ranges_v4,
+            ranges_v6,
             allow_networks: Vec::new(),
             allow_domains: Vec::new(),
             allow_hashes: Vec::new(),
@@ -241,14 +255,23 @@ impl Guard {
             return None;
         }
         // Two networks overlap when one's range starts before the other's ends.
-        let (start, end) = range(&net);
-        self.networks
-            .iter()
-            .find(|(n, _)| {
-                let (s, e) = range(n);
-                n.max_prefix_len() == net.max_prefix_len() && s <= end && start <= e
-            })
-            .map(|(_, why)| format!("warninglist: {why}"))
+        let overlapping = match net {
+            IpNet::V4(n) => {
+                let (start, end) = (u32::from(n.network()), u32::from(n.broadcast()));
+                self.ranges_v4
+                    .iter()
+                    .find(|&&(s, e, _)| s <= end && start <= e)
+                    .map(|&(_, _, why)| why)
+            }
+            IpNet::V6(n) => {
+                let (start, end) = (u128::from(n.network()), u128::from(n.broadcast()));
+                self.ranges_v6
+                    .iter()
+                    .find(|&&(s, e, _)| s <= end && start <= e)
+                    .map(|&(_, _, why)| why)
+            }
+        };
+        overlapping.map(|why| format!("warninglist: {why}"))
     }
 
     /// Why a domain indicator (normalised) is refused, if it is.
@@ -295,17 +318,6 @@ impl Guard {
             return Some("allowlisted".into());
         }
         (self.builtin && self.is_reserved(host)).then(|| "warninglist: reserved name".into())
-    }
-}
-
-/// The first and last address of a network, as integers.
-fn range(net: &IpNet) -> (u128, u128) {
-    match net {
-        IpNet::V4(n) => (
-            u128::from(u32::from(n.network())),
-            u128::from(u32::from(n.broadcast())),
-        ),
-        IpNet::V6(n) => (u128::from(n.network()), u128::from(n.broadcast())),
     }
 }
 
