@@ -4,9 +4,11 @@
 //! `first_seen_utc` or `first_seen` (with ` UTC`), tags as one comma-joined string or as a
 //! list, `None` or `null` for nothing.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::fmt;
 
 use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::{FeedEntry, FeedLoader, split_quoted_csv};
 use crate::indicator::{Context, IndicatorInfo};
@@ -14,87 +16,151 @@ use crate::timestamp::parse_feed_time;
 
 type ReadResult = Result<(), (Option<u32>, String)>;
 
-/// A number the feed may write as a number or as a string.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Flexible {
-    Number(f64),
-    Text(String),
+/// A scalar field as text, borrowed from the feed unless it has escapes: the exports give
+/// numbers as numbers or as strings, and nothing as `null`.
+#[derive(Debug, Default)]
+struct Text<'de>(Option<Cow<'de, str>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for TextVisitor<'a> {
+            type Value = Text<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, a number or null")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Borrowed(v))))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Owned(v))))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text<'a>, E> {
+                Ok(Text(Some(Cow::Owned(v.to_string()))))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Text<'a>, E> {
+                Ok(Text(None))
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Text<'a>, E> {
+                Ok(Text(None))
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Text<'a>, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+        deserializer.deserialize_any(TextVisitor(std::marker::PhantomData))
+    }
+}
+
+impl Text<'_> {
+    /// The trimmed text, unless it is empty or spells nothing (`None`, `null`).
+    fn get(&self) -> Option<&str> {
+        self.0.as_deref().map(str::trim).filter(|s| !is_none(s))
+    }
+
+    fn boxed(&self) -> Box<str> {
+        self.get().map_or_else(Box::default, Box::from)
+    }
 }
 
 /// Tags as one comma-joined string (export) or as a list (API).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Tags {
-    Joined(String),
-    List(Vec<Option<String>>),
+#[derive(Debug, Default)]
+struct Tags(Box<[Box<str>]>);
+
+impl<'de> Deserialize<'de> for Tags {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TagsVisitor;
+        impl<'de> Visitor<'de> for TagsVisitor {
+            type Value = Tags;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("tags as a comma-joined string or a list")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Tags, E> {
+                Ok(Tags(split_tags(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Tags, A::Error> {
+                let mut tags = Vec::new();
+                while let Some(tag) = seq.next_element::<Text<'de>>()? {
+                    tags.extend(tag.get().map(Box::from));
+                }
+                Ok(Tags(tags.into_boxed_slice()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Tags, E> {
+                Ok(Tags::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Tags, E> {
+                Ok(Tags::default())
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Tags, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+        deserializer.deserialize_any(TagsVisitor)
+    }
 }
 
-/// An entry under both names the formats use for each field.
+/// An entry under both names the formats use for each field. Fields no indicator needs
+/// (`reporter`, `anonymous`, `is_compromised`) are skipped unread.
 #[derive(Debug, Deserialize)]
-struct Entry {
-    #[serde(alias = "ioc")]
-    ioc_value: String,
-    ioc_type: String,
+struct Entry<'t> {
+    #[serde(borrow, alias = "ioc")]
+    ioc_value: Text<'t>,
+    #[serde(borrow)]
+    ioc_type: Text<'t>,
+    #[serde(borrow, default)]
+    id: Text<'t>,
+    #[serde(borrow, default)]
+    threat_type: Text<'t>,
+    #[serde(borrow, default)]
+    malware: Text<'t>,
+    #[serde(borrow, default)]
+    malware_alias: Text<'t>,
+    #[serde(borrow, default)]
+    malware_printable: Text<'t>,
+    #[serde(borrow, default, alias = "first_seen")]
+    first_seen_utc: Text<'t>,
+    #[serde(borrow, default, alias = "last_seen")]
+    last_seen_utc: Text<'t>,
+    #[serde(borrow, default)]
+    confidence_level: Text<'t>,
+    #[serde(borrow, default)]
+    reference: Text<'t>,
     #[serde(default)]
-    id: Option<Flexible>,
-    #[serde(default)]
-    threat_type: Option<String>,
-    #[serde(default)]
-    malware: Option<String>,
-    #[serde(default)]
-    malware_alias: Option<String>,
-    #[serde(default)]
-    malware_printable: Option<String>,
-    #[serde(default, alias = "first_seen")]
-    first_seen_utc: Option<String>,
-    #[serde(default, alias = "last_seen")]
-    last_seen_utc: Option<String>,
-    #[serde(default)]
-    confidence_level: Option<Flexible>,
-    #[serde(default)]
-    reference: Option<String>,
-    #[serde(default)]
-    tags: Option<Tags>,
+    tags: Tags,
 }
 
-impl Entry {
-    fn into_feed_entry(self, id: Option<String>) -> FeedEntry {
-        let tags = match self.tags {
-            Some(Tags::Joined(s)) => split_tags(&s),
-            Some(Tags::List(list)) => list
-                .into_iter()
-                .flatten()
-                .map(String::into_boxed_str)
-                .collect(),
-            None => Box::default(),
-        };
-        let id = id.or_else(|| match self.id {
-            Some(Flexible::Number(n)) => Some(format!("{n}")),
-            Some(Flexible::Text(s)) => Some(s),
-            None => None,
-        });
+impl Entry<'_> {
+    fn into_feed_entry(self, id: Option<&str>) -> FeedEntry {
         FeedEntry {
-            ioc_type: self.ioc_type,
-            value: self.ioc_value,
+            ioc_type: self.ioc_type.0.map(Cow::into_owned).unwrap_or_default(),
+            value: self.ioc_value.0.map(Cow::into_owned).unwrap_or_default(),
             info: IndicatorInfo {
                 context: Context {
                     feed: 0,
-                    threat_type: text(self.threat_type),
-                    malware: text(self.malware),
-                    malware_printable: text(self.malware_printable),
-                    malware_alias: text(self.malware_alias),
-                    tags,
-                    reference: text(self.reference),
+                    threat_type: self.threat_type.boxed(),
+                    malware: self.malware.boxed(),
+                    malware_printable: self.malware_printable.boxed(),
+                    malware_alias: self.malware_alias.boxed(),
+                    tags: self.tags.0,
+                    reference: self.reference.boxed(),
                 },
-                id: id.unwrap_or_default(),
-                confidence: match self.confidence_level {
-                    Some(Flexible::Number(n)) => confidence(n),
-                    Some(Flexible::Text(s)) => s.trim().parse().ok().and_then(confidence),
-                    None => None,
-                },
-                first_seen: self.first_seen_utc.as_deref().and_then(parse_feed_time),
-                last_seen: self.last_seen_utc.as_deref().and_then(parse_feed_time),
+                id: id.or_else(|| self.id.get()).unwrap_or_default().to_string(),
+                confidence: self
+                    .confidence_level
+                    .get()
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .and_then(confidence),
+                first_seen: self.first_seen_utc.get().and_then(parse_feed_time),
+                last_seen: self.last_seen_utc.get().and_then(parse_feed_time),
                 valid_from: None,
                 valid_until: None,
             },
@@ -105,14 +171,6 @@ impl Entry {
 /// A confidence from 0 to 100; anything else is not a confidence.
 fn confidence(n: f64) -> Option<u8> {
     (0.0..=100.0).contains(&n).then_some(n.round() as u8)
-}
-
-/// Empty and `None` mean nothing.
-fn text(value: Option<String>) -> Box<str> {
-    match value {
-        Some(s) if !is_none(&s) => s.trim().into(),
-        _ => Box::default(),
-    }
 }
 
 fn is_none(s: &str) -> bool {
@@ -136,24 +194,61 @@ fn json_error(e: &serde_json::Error) -> (Option<u32>, String) {
     (Some(e.line() as u32), e.to_string())
 }
 
-/// The JSON export: `{"<id>": [entry, ..], ..}`.
+/// The JSON export: `{"<id>": [entry, ..], ..}`, read entry by entry into the loader as it
+/// streams past, with no copy of the whole export in between.
 pub(super) fn read_export_json(text: &str, loader: &mut FeedLoader<'_>) -> ReadResult {
-    let export: BTreeMap<String, Vec<Entry>> =
-        serde_json::from_str(text).map_err(|e| json_error(&e))?;
-    for (id, entries) in export {
-        for entry in entries {
-            loader.add(entry.into_feed_entry(Some(id.clone())));
+    struct Export<'l, 'a>(&'l mut FeedLoader<'a>);
+    impl<'de> Visitor<'de> for Export<'_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object of ThreatFox ids, each with a list of entries")
+        }
+        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
+            while let Some(id) = map.next_key::<Text<'de>>()? {
+                map.next_value_seed(Entries {
+                    id: id.get(),
+                    loader: &mut *self.0,
+                })?;
+            }
+            Ok(())
         }
     }
-    Ok(())
+    /// The entries of one id.
+    struct Entries<'i, 'l, 'a> {
+        id: Option<&'i str>,
+        loader: &'l mut FeedLoader<'a>,
+    }
+    impl<'de> DeserializeSeed<'de> for Entries<'_, '_, '_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Entries<'_, '_, '_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of entries")
+        }
+        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
+            while let Some(entry) = seq.next_element::<Entry<'de>>()? {
+                self.loader.add(entry.into_feed_entry(self.id));
+            }
+            Ok(())
+        }
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    deserializer
+        .deserialize_map(Export(loader))
+        .and_then(|()| deserializer.end())
+        .map_err(|e| json_error(&e))
 }
 
 #[derive(Debug, Deserialize)]
-struct ApiResponse {
-    #[serde(default)]
-    query_status: Option<String>,
-    #[serde(default)]
-    data: Option<Vec<Entry>>,
+struct ApiResponse<'t> {
+    #[serde(borrow, default)]
+    query_status: Text<'t>,
+    #[serde(borrow, default)]
+    data: Option<Vec<Entry<'t>>>,
 }
 
 /// API records: the `get_iocs` response object, or one record per line.
@@ -161,7 +256,7 @@ pub(super) fn read_api(text: &str, loader: &mut FeedLoader<'_>) -> ReadResult {
     let head = &text[..text.len().min(4096)];
     if head.contains("\"query_status\"") {
         let response: ApiResponse = serde_json::from_str(text).map_err(|e| json_error(&e))?;
-        let status = response.query_status.unwrap_or_default();
+        let status = response.query_status.get().unwrap_or_default();
         if status != "ok" {
             return Err((
                 None,
