@@ -122,7 +122,7 @@ pub fn bench(
     let native = measure("native", repeat, lines.len(), bytes, || {
         let mut hits = 0;
         for line in &lines {
-            let outcome = engine.evaluate_str(line, options.now);
+            let outcome = engine.evaluate(line.as_bytes(), options.now);
             hits += u64::from(matches!(
                 outcome.verdict,
                 Verdict::Hit(_) | Verdict::Suppressed { .. }

@@ -91,7 +91,7 @@ impl wit::Guest for Component {
             let ends = memchr::memchr_iter(b'\n', body.as_bytes()).chain([body.len()]);
             let mut lines = 0;
             for (line, end) in ends.enumerate() {
-                let result = engine.evaluate_str(&body[start..end], now);
+                let result = engine.evaluate(&body.as_bytes()[start..end], now);
                 start = end + 1;
                 lines = line as u32 + 1;
                 if matches!(result.verdict, engine::Verdict::Miss) {
@@ -153,7 +153,7 @@ fn with_engine<T>(f: impl FnOnce(&mut Engine) -> T) -> T {
 }
 
 fn outcome(engine: &mut Engine, record: &str, now: i64) -> wit::Outcome {
-    convert(engine.evaluate_str(record, now))
+    convert(engine.evaluate(record.as_bytes(), now))
 }
 
 fn convert(result: engine::Outcome<'_>) -> wit::Outcome {

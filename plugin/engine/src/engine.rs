@@ -198,13 +198,6 @@ struct FoundMatch {
     address_only: bool,
 }
 
-/// A record as bytes (validated as UTF-8 on the way in) or as text (already valid).
-#[derive(Clone, Copy)]
-enum RecordText<'a> {
-    Bytes(&'a [u8]),
-    Str(&'a str),
-}
-
 /// A detector with the buffers and counters of the record path. One per thread.
 #[derive(Debug)]
 pub struct Engine {
@@ -286,16 +279,7 @@ impl Engine {
     }
 
     /// Evaluates one record (JSON object text) at `now` (seconds since the Unix epoch).
-    pub fn evaluate(&mut self, record: &[u8], now: i64) -> Outcome<'_> {
-        self.evaluate_record(RecordText::Bytes(record), now)
-    }
-
-    /// [`Engine::evaluate`] for a record that is already known to be UTF-8 text.
-    pub fn evaluate_str(&mut self, record: &str, now: i64) -> Outcome<'_> {
-        self.evaluate_record(RecordText::Str(record), now)
-    }
-
-    fn evaluate_record(&mut self, text: RecordText<'_>, now: i64) -> Outcome<'_> {
+    pub fn evaluate(&mut self, raw: &[u8], now: i64) -> Outcome<'_> {
         let Engine {
             detector,
             scanner,
@@ -313,10 +297,6 @@ impl Engine {
         counters.records_in += 1;
 
         // A text line is read as the record {"message": line}.
-        let raw = match text {
-            RecordText::Bytes(bytes) => bytes,
-            RecordText::Str(s) => s.as_bytes(),
-        };
         let is_text_line = match textrecord::text_line(raw) {
             Some(text) => {
                 counters.text_lines += 1;
@@ -325,22 +305,9 @@ impl Engine {
             }
             None => false,
         };
-        let text = if is_text_line {
-            RecordText::Str(line.as_str())
-        } else {
-            text
-        };
-        let record = match text {
-            RecordText::Bytes(bytes) => bytes,
-            RecordText::Str(s) => s.as_bytes(),
-        };
+        let record = if is_text_line { line.as_bytes() } else { raw };
 
-        let scanned = match text {
-            RecordText::Bytes(bytes) => scanner.scan(&d.fields, bytes),
-            // Text that crossed the component boundary as a string is UTF-8 already.
-            RecordText::Str(s) => scanner.scan_str(&d.fields, s),
-        };
-        let scanned = match scanned {
+        let scanned = match scanner.scan(&d.fields, record) {
             Ok(scanned) => scanned,
             Err(error) => {
                 counters.unreadable += 1;

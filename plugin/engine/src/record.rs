@@ -97,7 +97,7 @@ impl FieldTable {
 
 /// The bucket of a non-empty path: a multiplicative hash of its length and its first,
 /// middle and last bytes, which tell most field names apart.
-#[inline]
+#[inline(always)]
 fn bucket_of(path: &[u8], bits: u32) -> usize {
     let n = path.len();
     let mix = (n as u32).wrapping_mul(0x9E37_79B1)
@@ -181,7 +181,8 @@ struct Frame {
 
 /// The fields read from one record; borrowed from the scanner until its next scan.
 pub struct ScannedRecord<'s> {
-    record: &'s str,
+    /// The record, every string of which the walk found to be UTF-8.
+    record: &'s [u8],
     scanner: &'s RecordScanner,
 }
 
@@ -264,8 +265,13 @@ impl<'s> ScannedRecord<'s> {
             // Decoded escapes: the scratch holds whole UTF-8 sequences only.
             std::str::from_utf8(&self.scanner.scratch[range]).unwrap_or("")
         } else {
-            // Captures start and end at ASCII quotes and delimiters: char boundaries.
-            self.record.get(range).unwrap_or("")
+            let text = self.record.get(range).unwrap_or_default();
+            debug_assert!(std::str::from_utf8(text).is_ok());
+            // SAFETY: a capture in the record spans the text of one string, whose bytes the
+            // walk read one by one (ASCII in `skip_plain_string_bytes`, every other character
+            // checked by `utf8_sequence_len`), or a number or literal, which are ASCII. A
+            // check here would cost an interpreter more than all the matching of a record.
+            unsafe { std::str::from_utf8_unchecked(text) }
         }
     }
 }
@@ -288,26 +294,13 @@ pub struct RecordScanner {
 }
 
 impl RecordScanner {
-    /// Reads `record` and captures the fields of `table`.
+    /// Reads `record` and captures the fields of `table`. The text of every string is
+    /// checked to be UTF-8 as it is read (outside strings, JSON is ASCII), so a record that
+    /// is not UTF-8 is an error without a separate pass over it.
     pub fn scan<'s>(
         &'s mut self,
         table: &FieldTable,
         record: &'s [u8],
-    ) -> Result<ScannedRecord<'s>, ReadError> {
-        match std::str::from_utf8(record) {
-            Ok(text) => self.scan_str(table, text),
-            Err(e) => Err(ReadError::Invalid {
-                offset: e.valid_up_to(),
-            }),
-        }
-    }
-
-    /// [`RecordScanner::scan`] for a record already known to be UTF-8, such as a `&str`
-    /// that crossed the component boundary as a string.
-    pub fn scan_str<'s>(
-        &'s mut self,
-        table: &FieldTable,
-        record: &'s str,
     ) -> Result<ScannedRecord<'s>, ReadError> {
         self.captured.clear();
         self.scratch.clear();
@@ -321,7 +314,7 @@ impl RecordScanner {
         self.last_capture.resize(table.len(), NO_CAPTURE);
         self.top_level_keys = 0;
         self.rows = 0;
-        self.walk(table, record.as_bytes())?;
+        self.walk(table, record)?;
         Ok(ScannedRecord {
             record,
             scanner: self,
@@ -380,6 +373,7 @@ impl RecordScanner {
             // In an object, read the key and build the path of the value.
             let mut slot = None;
             let mut value_tracked = false;
+            let mut top_level_key = None;
             if frame.is_object {
                 if rec.get(pos) != Some(&b'"') {
                     return Err(ReadError::Invalid { offset: pos });
@@ -398,8 +392,14 @@ impl RecordScanner {
                     if let Some(entry) = table.lookup(key) {
                         slot = entry.slot;
                         value_tracked = entry.leads_further;
-                        self.path.clear();
-                        self.path.extend_from_slice(key);
+                        // The path is read only below this key, so a key in the record
+                        // is copied into it only when its value is an object or an array.
+                        if in_scratch {
+                            self.path.clear();
+                            self.path.extend_from_slice(key);
+                        } else {
+                            top_level_key = Some(start as usize..end as usize);
+                        }
                     }
                     self.scratch.truncate(scratch_len);
                 } else if frame.tracked {
@@ -441,6 +441,10 @@ impl RecordScanner {
                         return Err(ReadError::TooDeep);
                     }
                     let tracked = value_tracked || (v == b'[' && slot.is_some());
+                    if let Some(key) = top_level_key {
+                        self.path.clear();
+                        self.path.extend_from_slice(&rec[key]);
+                    }
                     let row = if v == b'{' && !frame.is_object && tracked {
                         self.rows += 1;
                         self.rows
@@ -544,30 +548,47 @@ impl RecordScanner {
         let start = pos + 1;
         let i = skip_plain_string_bytes(rec, start);
         if rec.get(i) != Some(&b'"') {
-            return self.read_escaped_string(rec, start, i, sink);
+            return self.read_string_slowly(rec, start, i, sink);
         }
-        // No escapes: the text is a slice of the record.
-        if let StringSink::Path = sink {
-            self.path.extend_from_slice(&rec[start..i]);
-        }
-        let captured =
-            matches!(sink, StringSink::Capture).then_some((false, start as u32, i as u32));
-        Ok((i + 1, captured))
+        Ok((i + 1, self.plain_string(rec, start, i, sink)))
     }
 
-    /// The rest of a string from offset `i`, where a backslash, a control character or the
-    /// end of the record stopped the fast path; escapes are decoded into the path or the
-    /// scratch buffer.
-    #[cold]
-    #[inline(never)]
-    fn read_escaped_string(
+    /// A string without escapes, from `start` to its closing quote at `end`: its text is a
+    /// slice of the record.
+    #[inline(always)]
+    fn plain_string(
         &mut self,
         rec: &[u8],
         start: usize,
-        i: usize,
+        end: usize,
+        sink: StringSink,
+    ) -> Option<TextSpan> {
+        if let StringSink::Path = sink {
+            self.path.extend_from_slice(&rec[start..end]);
+        }
+        matches!(sink, StringSink::Capture).then_some((false, start as u32, end as u32))
+    }
+
+    /// The rest of a string from offset `i`, where a byte that is not plain ASCII, a
+    /// backslash, a control character or the end of the record stopped the fast path.
+    /// Non-ASCII text is checked to be UTF-8 and stays a slice of the record; escapes are
+    /// decoded into the path or the scratch buffer.
+    #[cold]
+    #[inline(never)]
+    fn read_string_slowly(
+        &mut self,
+        rec: &[u8],
+        start: usize,
+        mut i: usize,
         sink: StringSink,
     ) -> Result<(usize, Option<TextSpan>), ReadError> {
+        while let Some(&b) = rec.get(i)
+            && b >= 0x80
+        {
+            i = skip_plain_string_bytes(rec, i + utf8_sequence_len(rec, i)?);
+        }
         match rec.get(i) {
+            Some(b'"') => return Ok((i + 1, self.plain_string(rec, start, i, sink))),
             Some(b'\\') => {}
             _ => return Err(ReadError::Invalid { offset: i }),
         }
@@ -646,12 +667,32 @@ fn decode_escaped(rec: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, 
                 out.push(simple);
             }
             0..=0x1f => return Err(ReadError::Invalid { offset: i }),
+            0x80.. => {
+                let len = utf8_sequence_len(rec, i)?;
+                out.extend_from_slice(&rec[i..i + len]);
+                i += len;
+            }
             _ => {
                 out.push(b);
                 i += 1;
             }
         }
     }
+}
+
+/// The length of the UTF-8 sequence of one character at `i`, or an error if the bytes
+/// there are not one.
+fn utf8_sequence_len(rec: &[u8], i: usize) -> Result<usize, ReadError> {
+    let invalid = ReadError::Invalid { offset: i };
+    let len = match rec[i] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return Err(invalid),
+    };
+    let sequence = rec.get(i..i + len).ok_or(invalid)?;
+    std::str::from_utf8(sequence).map_err(|_| invalid)?;
+    Ok(len)
 }
 
 /// Decodes the four hex digits at `i` (after `\u`), joining a surrogate pair when a second
@@ -707,7 +748,8 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Skips, eight bytes at a time, the bytes of a string that need no attention: everything
-/// but a quote, a backslash and control characters. Most of a record is string text, and a
+/// but a quote, a backslash, control characters and bytes of non-ASCII characters (which
+/// the slow path checks to be UTF-8). Most of a record is string text, and a
 /// word-at-a-time loop costs an interpreter or a simple compiler far less than a byte loop.
 #[inline(always)]
 fn skip_plain_string_bytes(rec: &[u8], mut i: usize) -> usize {
@@ -720,14 +762,15 @@ fn skip_plain_string_bytes(rec: &[u8], mut i: usize) -> usize {
         let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
         let special = zero_byte(word ^ (ONES * u64::from(b'"')))
             | zero_byte(word ^ (ONES * u64::from(b'\\')))
-            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH)
+            | (word & HIGH);
         if special != 0 {
             return i + (special.trailing_zeros() / 8) as usize;
         }
         i += 8;
     }
     while let Some(&b) = rec.get(i) {
-        if b == b'"' || b == b'\\' || b < 0x20 {
+        if b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b) {
             break;
         }
         i += 1;
@@ -862,7 +905,7 @@ mod tests {
 
     #[test]
     fn word_skipping_stops_at_every_special_byte() {
-        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+        for special in [b'"', b'\\', 0x00, 0x1f, b'\n', 0x80, 0xc3, 0xff] {
             for at in 0..20 {
                 let mut text = vec![b'a'; 24];
                 text[at] = special;
@@ -873,9 +916,42 @@ mod tests {
                 );
             }
         }
-        // Bytes above 0x7f (UTF-8) and just above the control range are plain.
-        let plain = "é€ !#~ abcdefgh".as_bytes();
+        // Bytes just above the control range and up to 0x7f are plain.
+        let plain = " !#~ abcdefgh\x7f".as_bytes();
         assert_eq!(skip_plain_string_bytes(plain, 0), plain.len());
+    }
+
+    #[test]
+    fn non_ascii_text_is_checked_as_it_is_read() {
+        let t = table(&["a", "é"]);
+        let mut s = RecordScanner::default();
+        // Valid UTF-8, with and without escapes, in keys and values, captured or not.
+        for record in [
+            r#"{"a":"café €𝄞","b":"ñ"}"#,
+            r#"{"b":"x\"é","a":"€\n𝄞é"}"#,
+            r#"{"é":"ü","a":"ok"}"#,
+        ] {
+            assert!(s.scan(&t, record.as_bytes()).is_ok(), "{record}");
+        }
+        assert_eq!(values(&["a"], r#"{"a":"café €𝄞"}"#, "a"), ["café €𝄞"]);
+        assert_eq!(values(&["a"], r#"{"a":"x\té"}"#, "a"), ["x\té"]);
+        assert_eq!(values(&["é"], r#"{"é":"ü"}"#, "é"), ["ü"]);
+        // Invalid UTF-8 anywhere in a string is an error at its offset, even in a field
+        // that is not read: the record passes unread rather than half read.
+        for (record, offset) in [
+            (&b"{\"b\":\"ab\xff\",\"a\":\"x\"}"[..], 8),
+            (b"{\"b\":\"\xc3(\"}", 6),
+            (b"{\"b\":\"x\\n\xe2\x82\"}", 9),
+            (b"{\"b\xc3\":1}", 3),
+            (b"{\"b\":\"\xed\xa0\x80\"}", 6),
+        ] {
+            assert_eq!(
+                s.scan(&t, record).err(),
+                Some(ReadError::Invalid { offset }),
+                "{}",
+                String::from_utf8_lossy(record)
+            );
+        }
     }
 
     #[test]

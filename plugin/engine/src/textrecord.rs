@@ -86,7 +86,7 @@ impl CefReader {
         let parsed = cef::parse(message)?;
         // Only the columns some profile or exclusion reads.
         parsed.write_columns_json(&mut self.columns, |name| d.fields.get(name).is_some());
-        Some(self.scanner.scan_str(&d.fields, &self.columns))
+        Some(self.scanner.scan(&d.fields, self.columns.as_bytes()))
     }
 }
 
