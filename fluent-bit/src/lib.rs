@@ -79,7 +79,7 @@ pub extern "C" fn _initialize() {
 pub unsafe extern "C" fn iocsieve_filter(
     _tag: *const u8,
     _tag_len: u32,
-    _time_sec: u32,
+    time_sec: u32,
     _time_nsec: u32,
     record: *const u8,
     record_len: u32,
@@ -93,7 +93,7 @@ pub unsafe extern "C" fn iocsieve_filter(
             record
         };
     };
-    let now = filter::wall_clock_seconds();
+    let now = filter.now(time_sec);
     filter.tick(now);
     if record.is_null() {
         filter.count_null_record(record_len);

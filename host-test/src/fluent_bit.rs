@@ -181,6 +181,7 @@ impl FilterModule {
             }
         };
         Ok(FilterInstance {
+            clock: options.clock.clone(),
             store,
             memory,
             filter,
@@ -232,6 +233,7 @@ impl Returned {
 
 /// One filter instance with its store.
 pub struct FilterInstance {
+    clock: Option<ManualClock>,
     store: Store<WasiP1Ctx>,
     memory: Memory,
     filter: TypedFunc<(u32, u32, u32, u32, u32, u32), u32>,
@@ -251,6 +253,18 @@ impl FilterInstance {
             time,
             (record_ptr, record.len() as u32),
         )
+    }
+
+    /// The time Fluent Bit's live inputs stamp a record with: the wall clock the module
+    /// sees (the manual one, when the instance has it), as seconds and nanoseconds.
+    pub fn live_time(&self) -> (u32, u32) {
+        let now = match &self.clock {
+            Some(clock) => clock.now(),
+            None => std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default(),
+        };
+        (now.as_secs() as u32, now.subsec_nanos())
     }
 
     /// Calls the filter with a null record pointer and `length`, as Fluent Bit does when

@@ -57,8 +57,9 @@ fn start(dir: &Path) -> (FilterInstance, ManualClock) {
 /// Calls the filter and checks what Fluent Bit requires of what the module wrote: an empty
 /// string or one JSON object. (The record's own pointer passes Fluent Bit's text back.)
 fn call(instance: &mut FilterInstance, record: &str) -> Returned {
+    let time = instance.live_time();
     let returned = instance
-        .call("app", (NOW as u32, 0), record.as_bytes())
+        .call("app", time, record.as_bytes())
         .expect("no trap");
     if !returned.is_dropped() && !returned.is_record_pointer {
         let value: serde_json::Value = serde_json::from_str(&returned.text)
@@ -222,6 +223,38 @@ fn seed_filter(name: &str) -> (FilterInstance, ManualClock) {
 }
 
 const HIT: &str = r#"{"DeviceName":"web-01","RemoteIP":"194.48.251.24","RemotePort":80}"#;
+
+/// How many summary lines the module has printed.
+fn summaries(instance: &FilterInstance) -> usize {
+    instance
+        .stderr()
+        .lines()
+        .filter(|l| l.starts_with("[iocsieve] records_in="))
+        .count()
+}
+
+#[test]
+fn the_clock_is_read_for_each_new_record_time_and_at_least_every_1024_records() {
+    let (mut filter, clock) = seed_filter("clock");
+    let stamped = |filter: &mut FilterInstance, seconds: u64| {
+        let record = HIT.as_bytes();
+        filter.call("app", (seconds as u32, 0), record).unwrap();
+    };
+    stamped(&mut filter, NOW as u64);
+    // The summary is due, but records keep the stamp the clock was last read for: the
+    // reading is reused, for 1024 records at most.
+    clock.advance(3600);
+    let mut calls = 0;
+    while summaries(&filter) == 0 && calls < 2000 {
+        stamped(&mut filter, NOW as u64);
+        calls += 1;
+    }
+    assert!(calls > 1 && calls <= 1024, "summary after {calls} calls");
+    // A record of a new second reads the clock at once.
+    clock.advance(3600);
+    stamped(&mut filter, NOW as u64 + 7200);
+    assert_eq!(summaries(&filter), 2);
+}
 
 /// A record of `size` bytes: `HIT`'s fields, padded by a long string field.
 fn padded_record(size: usize, hit: bool) -> String {
