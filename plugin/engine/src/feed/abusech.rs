@@ -59,7 +59,7 @@ fn read_csv(
     mut row: impl FnMut(&Row<'_>, &mut FeedLoader<'_>),
 ) -> ReadResult {
     let mut fields = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::lines(text).enumerate() {
         let line_no = Some(n as u32 + 1);
         let line = line.trim_end_matches('\r');
         let uncommented = line.strip_prefix('#').map(str::trim);
@@ -107,7 +107,7 @@ pub(super) fn read_urlhaus_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadR
         |row, loader| {
             loader.add(FeedEntry {
                 ioc_type: "url".into(),
-                value: row.get("url").unwrap_or_default().to_string(),
+                value: row.get("url").unwrap_or_default().into(),
                 info: IndicatorInfo {
                     context: Context {
                         threat_type: field_text(row.get("threat")),
@@ -171,7 +171,7 @@ pub(super) fn read_urlhaus_json(text: &str, loader: &mut FeedLoader<'_>) -> Read
         let tag_list = u.tags.unwrap_or_default();
         loader.add(FeedEntry {
             ioc_type: "url".into(),
-            value: u.url,
+            value: u.url.into(),
             info: IndicatorInfo {
                 context: Context {
                     threat_type: field_text(u.threat.as_deref()),
@@ -195,7 +195,7 @@ fn feodo_entry(
     malware: Option<&str>,
     first: Option<&str>,
     last: Option<&str>,
-) -> FeedEntry {
+) -> FeedEntry<'static> {
     let value = match (
         crate::normalize::parse_ip(ip),
         crate::normalize::parse_port(port),
@@ -205,7 +205,7 @@ fn feodo_entry(
     };
     FeedEntry {
         ioc_type: "ip:port".into(),
-        value,
+        value: value.into(),
         info: IndicatorInfo {
             context: Context {
                 threat_type: "botnet_cc".into(),

@@ -173,8 +173,8 @@ fn read_attribute(a: &Value, context: &Context, loader: &mut FeedLoader<'_>) {
         ..IndicatorInfo::default()
     };
     let entry = |ioc_type: &str, value: String| FeedEntry {
-        ioc_type: ioc_type.to_string(),
-        value,
+        ioc_type: ioc_type.to_string().into(),
+        value: value.into(),
         info: info.clone(),
     };
     // Composite types: `left|right`.

@@ -12,6 +12,7 @@ mod stix;
 mod threatfox;
 mod zeek;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
@@ -20,7 +21,8 @@ pub use guard::Guard;
 
 use crate::indicator::{EntryId, IndicatorInfo, IndicatorSet, IndicatorValue, Kind};
 use crate::normalize::{
-    canonical_ip, normalize_domain, normalize_url, parse_hex, parse_ip, parse_ip_port, refang,
+    NormalizedUrl, canonical_ip, normalize_domain, normalize_url, parse_hex, parse_ip,
+    parse_ip_port, refang,
 };
 use crate::settings::{FeedConfig, MinConfidenceConfig};
 
@@ -203,11 +205,13 @@ impl FeedStats {
 }
 
 /// One entry of a feed, as its format module read it.
+/// Type and value are borrowed from the feed's text where the format allows: a feed of a
+/// million entries would otherwise make two million short strings only to drop them.
 #[derive(Debug, Clone, Default)]
-pub struct FeedEntry {
+pub struct FeedEntry<'a> {
     /// The feed's type name (`ip:port`, `sha256_hash`, `domain`).
-    pub ioc_type: String,
-    pub value: String,
+    pub ioc_type: Cow<'a, str>,
+    pub value: Cow<'a, str>,
     pub info: IndicatorInfo,
 }
 
@@ -215,7 +219,7 @@ pub struct FeedEntry {
 pub type EntryOutcome<'r> = Result<Kind, &'r str>;
 
 /// Sees every entry a feed has, with what became of it (see [`observe_feed`]).
-pub type EntryObserver<'o> = dyn FnMut(&FeedEntry, EntryOutcome<'_>) + 'o;
+pub type EntryObserver<'o> = dyn FnMut(&FeedEntry<'_>, EntryOutcome<'_>) + 'o;
 
 /// What a feed is loaded with, beside its bytes: its options, the minimum confidences and
 /// the guard.
@@ -229,7 +233,8 @@ pub struct LoadOptions {
 /// A value parsed from a feed entry.
 enum Parsed {
     Value(IndicatorValue),
-    Text(Kind, String),
+    Domain(String),
+    Url(NormalizedUrl),
 }
 
 /// Normalises feed entries into an indicator set and counts what became of each.
@@ -273,7 +278,7 @@ impl<'s> FeedLoader<'s> {
 
     /// Adds one entry (see [`FeedLoader::add_entry`]), telling the observer, if any, what
     /// became of it.
-    pub fn add(&mut self, entry: FeedEntry) {
+    pub fn add(&mut self, entry: FeedEntry<'_>) {
         let Some(observer) = self.observer.take() else {
             return self.add_entry(entry);
         };
@@ -295,7 +300,7 @@ impl<'s> FeedLoader<'s> {
     /// Adds one entry; values are normalised here (refanged, trimmed, addresses and hashes
     /// parsed into their binary form, domains and URLs into their canonical text), then
     /// checked against the guard and the minimum confidence.
-    fn add_entry(&mut self, mut entry: FeedEntry) {
+    fn add_entry(&mut self, mut entry: FeedEntry<'_>) {
         self.stats.entries += 1;
         let value = refang(&entry.value);
         if value.is_empty() {
@@ -324,9 +329,9 @@ impl<'s> FeedLoader<'s> {
                 parse_hex(&value).map(|h| Parsed::Value(IndicatorValue::Sha256(h)))
             }
             "domain" | "hostname" | "domain-name" | "fqdn" => {
-                normalize_domain(&value).map(|d| Parsed::Text(Kind::Domain, d))
+                normalize_domain(&value).map(Parsed::Domain)
             }
-            "url" => normalize_url(&value).map(|u| Parsed::Text(Kind::Url, u.text)),
+            "url" => normalize_url(&value).map(Parsed::Url),
             other => {
                 self.skip_with(&format!("unsupported type: {other}"), &value);
                 return;
@@ -341,13 +346,14 @@ impl<'s> FeedLoader<'s> {
         };
         let kind = match &parsed {
             Parsed::Value(v) => v.kind(),
-            Parsed::Text(k, _) => *k,
+            Parsed::Domain(_) => Kind::Domain,
+            Parsed::Url(_) => Kind::Url,
         };
         let guard = &self.options.guard;
         let refused = match &parsed {
             Parsed::Value(v) => guard.check_value(v),
-            Parsed::Text(Kind::Domain, d) => guard.check_domain(d),
-            Parsed::Text(_, url) => normalize_url(url).and_then(|u| guard.check_url_host(u.host())),
+            Parsed::Domain(d) => guard.check_domain(d),
+            Parsed::Url(url) => guard.check_url_host(url.host()),
         };
         if let Some(reason) = refused {
             self.skip_with(&reason, &value);
@@ -367,9 +373,7 @@ impl<'s> FeedLoader<'s> {
             entry.info.valid_until = Some(entry.info.valid_until.map_or(until, |u| u.min(until)));
         }
         let host = match &parsed {
-            Parsed::Text(Kind::Url, url) if self.options.feed.url_hosts => {
-                normalize_url(url).map(|u| u.host().to_string())
-            }
+            Parsed::Url(url) if self.options.feed.url_hosts => Some(url.host().to_string()),
             _ => None,
         };
         let info = if host.is_some() {
@@ -379,14 +383,17 @@ impl<'s> FeedLoader<'s> {
         };
         let inserted = match parsed {
             Parsed::Value(v) => self.set.insert(v, entry.info),
-            Parsed::Text(k, text) => self.set.insert_text(k, &text, entry.info),
+            Parsed::Domain(name) => self.set.insert_text(Kind::Domain, &name, entry.info),
+            Parsed::Url(url) => self.set.insert_text(Kind::Url, &url.text, entry.info),
         };
         if inserted {
-            *self
-                .stats
-                .loaded
-                .entry(kind.name().to_string())
-                .or_default() += 1;
+            // Counted without a new key string for each entry: a feed has a few kinds.
+            match self.stats.loaded.get_mut(kind.name()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.stats.loaded.insert(kind.name().to_string(), 1);
+                }
+            }
         } else {
             self.skip_with("duplicate entry", &value);
         }
@@ -575,7 +582,7 @@ fn read_list(
     kind: ListKind,
     loader: &mut FeedLoader<'_>,
 ) -> Result<(), (Option<u32>, String)> {
-    for line in text.lines() {
+    for line in lines(text) {
         let line = line.trim();
         if line.is_empty()
             || line.starts_with('#')
@@ -586,8 +593,8 @@ fn read_list(
         }
         let value = line.split_whitespace().next().unwrap_or_default();
         loader.add(FeedEntry {
-            ioc_type: kind.ioc_type().to_string(),
-            value: value.to_string(),
+            ioc_type: kind.ioc_type().into(),
+            value: value.into(),
             info: IndicatorInfo::default(),
         });
     }
@@ -657,6 +664,23 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
 /// Splits a line of a ThreatFox-style CSV export: fields quoted with `"` (a doubled `""`
 /// inside), separated by `,` with optional spaces. Hand-written because the `", "`
 /// separator defeats strict CSV readers (a space before a quote makes the quote literal).
+/// The lines of a feed, split as `str::lines` splits them (at `\n`, with a `\r` before it
+/// dropped), found with `memchr`: exports run to hundreds of megabytes.
+pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest.as_bytes()) {
+            Some(at) => (&rest[..at], &rest[at + 1..]),
+            None => (rest, ""),
+        };
+        rest = next;
+        Some(line.strip_suffix('\r').unwrap_or(line))
+    })
+}
+
 pub(crate) fn split_quoted_csv(line: &str, fields: &mut Vec<String>) -> Result<(), String> {
     // The field buffers are reused from line to line: no allocation per field once warm.
     let mut count = 0;
@@ -681,7 +705,7 @@ fn split_into(line: &str, fields: &mut Vec<String>, count: &mut usize) -> Result
         if bytes.get(i) == Some(&b'"') {
             i += 1;
             loop {
-                let Some(rel) = line[i..].find('"') else {
+                let Some(rel) = memchr::memchr(b'"', &bytes[i..]) else {
                     return Err("unterminated quoted field".into());
                 };
                 field.push_str(&line[i..i + rel]);
@@ -697,7 +721,7 @@ fn split_into(line: &str, fields: &mut Vec<String>, count: &mut usize) -> Result
                 i += 1;
             }
         } else {
-            let end = line[i..].find(',').map_or(line.len(), |rel| i + rel);
+            let end = memchr::memchr(b',', &bytes[i..]).map_or(line.len(), |rel| i + rel);
             field.push_str(line[i..end].trim());
             i = end;
         }
@@ -712,6 +736,17 @@ fn split_into(line: &str, fields: &mut Vec<String>, count: &mut usize) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_split_as_the_standard_library_splits_them() {
+        for text in ["", "a", "a\n", "a\r\nb", "\n\nx\r\n", "a\rb\n", "a\n\r\n"] {
+            assert_eq!(
+                lines(text).collect::<Vec<_>>(),
+                text.lines().collect::<Vec<_>>(),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn splits_threatfox_csv_lines() {

@@ -91,8 +91,8 @@ fn read_indicator(o: &serde_json::Value, loader: &mut FeedLoader<'_>) {
     for conjunction in disjuncts {
         match express(&conjunction) {
             Some((ioc_type, value)) => loader.add(FeedEntry {
-                ioc_type: ioc_type.to_string(),
-                value,
+                ioc_type: ioc_type.to_string().into(),
+                value: value.into(),
                 info: info.clone(),
             }),
             None => loader.skip_entry("unsupported STIX pattern", pattern),

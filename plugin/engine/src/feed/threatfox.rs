@@ -139,10 +139,13 @@ struct Entry<'t> {
 }
 
 impl Entry<'_> {
-    fn into_feed_entry(self, id: Option<&str>) -> FeedEntry {
+    fn into_feed_entry<'t>(self, id: Option<&str>) -> FeedEntry<'t>
+    where
+        Self: 't,
+    {
         FeedEntry {
-            ioc_type: self.ioc_type.0.map(Cow::into_owned).unwrap_or_default(),
-            value: self.ioc_value.0.map(Cow::into_owned).unwrap_or_default(),
+            ioc_type: self.ioc_type.0.unwrap_or_default(),
+            value: self.ioc_value.0.unwrap_or_default(),
             info: IndicatorInfo {
                 context: Context {
                     feed: 0,
@@ -268,7 +271,7 @@ pub(super) fn read_api(text: &str, loader: &mut FeedLoader<'_>) -> ReadResult {
         }
         return Ok(());
     }
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::lines(text).enumerate() {
         if line.trim().is_empty() {
             continue;
         }
@@ -324,7 +327,7 @@ pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRe
     let mut columns: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
     let mut at = positions(&columns);
     let mut fields = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::lines(text).enumerate() {
         let line_no = Some(n as u32 + 1);
         let line = line.trim_end_matches('\r');
         if let Some(comment) = line.strip_prefix('#') {
@@ -378,8 +381,8 @@ pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRe
             valid_until: None,
         };
         loader.add(FeedEntry {
-            ioc_type: ioc_type.to_string(),
-            value: value.to_string(),
+            ioc_type: ioc_type.into(),
+            value: value.into(),
             info,
         });
     }

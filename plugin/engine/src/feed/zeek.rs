@@ -25,7 +25,7 @@ fn ioc_type(intel_type: &str, value: &str) -> String {
 
 pub(super) fn read(text: &str, loader: &mut FeedLoader<'_>) -> ReadResult {
     let mut columns: Option<Vec<&str>> = None;
-    for (n, line) in text.lines().enumerate() {
+    for (n, line) in super::lines(text).enumerate() {
         let line = line.trim_end_matches('\r');
         if let Some(fields) = line.strip_prefix("#fields") {
             columns = Some(fields.trim_start_matches(['\t', ' ']).split('\t').collect());
@@ -55,8 +55,8 @@ pub(super) fn read(text: &str, loader: &mut FeedLoader<'_>) -> ReadResult {
             .map(Box::from)
             .collect();
         loader.add(FeedEntry {
-            ioc_type: ioc_type(kind, value),
-            value: value.to_string(),
+            ioc_type: ioc_type(kind, value).into(),
+            value: value.into(),
             info: IndicatorInfo {
                 context: Context {
                     tags,

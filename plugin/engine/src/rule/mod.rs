@@ -133,7 +133,7 @@ pub fn census_with(
             (crate::FeedFormat::Auto, Some(format)) => FeedInput { format, ..*feed },
             _ => *feed,
         };
-        let mut count = |entry: &crate::feed::FeedEntry, outcome: Result<Kind, &str>| {
+        let mut count = |entry: &crate::feed::FeedEntry<'_>, outcome: Result<Kind, &str>| {
             let context = &entry.info.context;
             if !selection.matches(context) {
                 return;
