@@ -13,7 +13,8 @@ use std::net::{IpAddr, Ipv6Addr};
 /// Undoes the usual defanging of indicators: `194[.]48[.]251[.]24`, `hxxp://`, `[:]`.
 pub fn refang(value: &str) -> Cow<'_, str> {
     let value = value.trim();
-    let defanged = value.contains('[') || value.contains('(') || starts_with_hxxp(value);
+    let defanged =
+        memchr::memchr2(b'[', b'(', value.as_bytes()).is_some() || starts_with_hxxp(value);
     if !defanged {
         return Cow::Borrowed(value);
     }
@@ -48,11 +49,13 @@ pub fn parse_ip(value: &str) -> Option<IpAddr> {
         .and_then(|v| v.strip_suffix(']'))
         .unwrap_or(value);
     let value = value.split_once('%').map_or(value, |(addr, _zone)| addr);
-    if value.is_empty() {
-        return None;
+    // Without a colon it is a dotted quad or nothing (the standard parser takes no other
+    // IPv4 form): domain names, read as possible addresses everywhere, stop here.
+    if !value.contains(':') {
+        return parse_dotted_quad(value.as_bytes()).map(IpAddr::V4);
     }
-    let addr: IpAddr = value.parse().ok()?;
-    Some(canonical_ip(addr))
+    let addr: std::net::Ipv6Addr = value.parse().ok()?;
+    Some(canonical_ip(IpAddr::V6(addr)))
 }
 
 /// The common case, a plain dotted quad, without the general parser: this runs for every
@@ -436,6 +439,38 @@ mod tests {
             addresses += usize::from(std.is_some());
         }
         assert!(addresses > 1000, "the generator made {addresses} addresses");
+    }
+
+    #[test]
+    fn addresses_parse_as_the_standard_parser_reads_them() {
+        let reference = |value: &str| {
+            let value = value.trim();
+            let value = value
+                .strip_prefix('[')
+                .and_then(|v| v.strip_suffix(']'))
+                .unwrap_or(value);
+            let value = value.split_once('%').map_or(value, |(addr, _)| addr);
+            value.parse::<IpAddr>().ok().map(canonical_ip)
+        };
+        for text in [
+            "1.2.3.4",
+            " 10.0.0.1\t",
+            "[::1]",
+            "fe80::1%eth0",
+            "::ffff:1.2.3.4",
+            "2001:db8::1",
+            "evil.example",
+            "1.2.3.4.example",
+            "01.2.3.4",
+            "[1.2.3.4]",
+            "1.2.3.4%x",
+            ":",
+            "",
+            "[]",
+            "::",
+        ] {
+            assert_eq!(parse_ip(text), reference(text), "{text:?}");
+        }
     }
 
     #[test]
