@@ -176,6 +176,14 @@ impl Detector {
             .iter()
             .map(|p| compile_profile(p, &mut fields))
             .collect::<Result<Vec<_>, _>>()?;
+        if profiles.len() >= usize::from(crate::record::NOT_DETECTING) {
+            return Err(settings_error("more than 65534 profiles"));
+        }
+        for (rank, profile) in profiles.iter().enumerate() {
+            for &slot in &profile.detect_any {
+                fields.detects(slot, rank as u16);
+            }
+        }
         let forced_profile = match config.profile.as_str() {
             "auto" => None,
             name => Some(

@@ -448,9 +448,8 @@ fn choose_profile(d: &Detector, scanned: &ScannedRecord<'_>) -> Option<usize> {
     {
         return Some(p);
     }
-    d.profiles
-        .iter()
-        .position(|p| p.detect_any.iter().any(|&slot| scanned.has(slot)))
+    // The first profile with a detection field the record has, found by the scan.
+    scanned.detected().map(usize::from)
 }
 
 fn find_matches(
@@ -1044,6 +1043,44 @@ mod tests {
             text_hits(&subdomains, &feeds, "query sub.evil.example"),
             ["evil.example Message"]
         );
+    }
+
+    #[test]
+    fn the_first_profile_with_a_field_of_the_record_reads_it() {
+        let mut e = engine("");
+        for (record, profile) in [
+            // CommonSecurityLog (SourceIP) comes before DeviceNetworkEvents (RemoteIP).
+            (
+                &br#"{"RemoteIP":"1.2.3.4","SourceIP":"5.6.7.8"}"#[..],
+                "CommonSecurityLog",
+            ),
+            // DeviceNetworkEvents comes before Sysmon (ProcessGuid), whatever the key order.
+            (
+                br#"{"ProcessGuid":"{x}","RemoteIP":"1.2.3.4"}"#,
+                "DeviceNetworkEvents",
+            ),
+            (
+                br#"{"ProcessGuid":"{x}","DestinationIp":"1.2.3.4"}"#,
+                "Sysmon",
+            ),
+            // A field nested in an array row detects too.
+            (
+                br#"{"records":[{"category":"x"}]}"#,
+                "DefenderStreamingExport",
+            ),
+            // The Type field names the table outright.
+            (br#"{"Type":"Sysmon","RemoteIP":"1.2.3.4"}"#, "Sysmon"),
+        ] {
+            let before = e.counters().records_by_profile.get(profile).copied();
+            e.evaluate(record, 0);
+            let after = e.counters().records_by_profile.get(profile).copied();
+            assert_eq!(
+                after.unwrap_or(0),
+                before.unwrap_or(0) + 1,
+                "{}",
+                String::from_utf8_lossy(record)
+            );
+        }
     }
 
     #[test]

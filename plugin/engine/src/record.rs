@@ -28,7 +28,13 @@ pub struct FieldTable {
     /// log2 of the number of buckets.
     bucket_bits: u32,
     names: Vec<Box<str>>,
+    /// For each slot, the first profile that a record having it belongs to
+    /// ([`NOT_DETECTING`] for none): see [`FieldTable::detects`].
+    detects: Vec<u16>,
 }
+
+/// The detection rank of a slot that tells no profile.
+pub const NOT_DETECTING: u16 = u16::MAX;
 
 impl FieldTable {
     /// Returns the slot of `path`, adding it if it is new.
@@ -39,6 +45,7 @@ impl FieldTable {
         let slot = Slot::try_from(self.names.len()).expect("fewer than 65536 field paths");
         self.paths.entry(path.as_bytes().into()).or_default().slot = Some(slot);
         self.names.push(path.into());
+        self.detects.push(NOT_DETECTING);
         let bytes = path.as_bytes();
         for (i, &b) in bytes.iter().enumerate() {
             if b == b'.' && i > 0 {
@@ -72,6 +79,14 @@ impl FieldTable {
             }
         }
         None
+    }
+
+    /// Marks `slot` as a field that makes a record belong to profile number `rank` (or to
+    /// an earlier one, when several claim it). The scan keeps the lowest rank among the
+    /// fields a record has, so picking the profile costs nothing per profile.
+    pub fn detects(&mut self, slot: Slot, rank: u16) {
+        let current = &mut self.detects[usize::from(slot)];
+        *current = (*current).min(rank);
     }
 
     /// The slot of `path`, if the table has it.
@@ -200,6 +215,12 @@ impl<'s> ScannedRecord<'s> {
         })
     }
 
+    /// The lowest detection rank ([`FieldTable::detects`]) among the record's fields.
+    pub fn detected(&self) -> Option<u16> {
+        let rank = self.scanner.detected;
+        (rank != NOT_DETECTING).then_some(rank)
+    }
+
     /// The first captured value of `slot`.
     pub fn first(&self, slot: Slot) -> Option<(ScalarKind, &'s str)> {
         self.values(slot).next()
@@ -291,6 +312,8 @@ pub struct RecordScanner {
     top_level_keys: usize,
     closing_brace: usize,
     rows: u32,
+    /// The lowest detection rank among the fields seen.
+    detected: u16,
 }
 
 impl RecordScanner {
@@ -314,6 +337,7 @@ impl RecordScanner {
         self.last_capture.resize(table.len(), NO_CAPTURE);
         self.top_level_keys = 0;
         self.rows = 0;
+        self.detected = NOT_DETECTING;
         self.walk(table, record)?;
         Ok(ScannedRecord {
             record,
@@ -321,13 +345,16 @@ impl RecordScanner {
         })
     }
 
+    /// Walks the top-level object. Its members are read in a loop of their own: a record is
+    /// mostly a flat object of scalars, and this loop keeps no stack of containers; a member
+    /// that is an object or an array is walked by [`RecordScanner::walk_nested`].
     fn walk(&mut self, table: &FieldTable, rec: &[u8]) -> Result<(), ReadError> {
         let mut pos = skip_ws(rec, 0);
         if rec.get(pos) != Some(&b'{') {
             // Arrays, strings, numbers, nothing at all, or text that is not JSON.
             return Err(ReadError::NotAnObject);
         }
-        pos += 1;
+        // The top-level object as the frame nested containers start from.
         self.stack.push(Frame {
             is_object: true,
             tracked: true,
@@ -335,8 +362,140 @@ impl RecordScanner {
             has_element: false,
             row: 0,
         });
+        pos = skip_ws(rec, pos + 1);
+        if rec.get(pos) != Some(&b'}') {
+            loop {
+                pos = self.top_level_member(table, rec, pos)?;
+                pos = skip_ws(rec, pos);
+                match rec.get(pos) {
+                    Some(b',') => pos = skip_ws(rec, pos + 1),
+                    Some(b'}') => break,
+                    _ => return Err(ReadError::Invalid { offset: pos }),
+                }
+            }
+        }
+        self.closing_brace = pos;
+        let rest = skip_ws(rec, pos + 1);
+        if rest == rec.len() {
+            Ok(())
+        } else {
+            Err(ReadError::Invalid { offset: rest })
+        }
+    }
 
-        // The slot of the value about to be read, and whether its container is tracked.
+    /// Reads the member of the top-level object at `pos` (its key's quote); returns the
+    /// offset after its value. A top-level key is its own path: it is looked up where it
+    /// lies, and copied into the path only when its value is an object or an array.
+    #[inline(always)]
+    fn top_level_member(
+        &mut self,
+        table: &FieldTable,
+        rec: &[u8],
+        pos: usize,
+    ) -> Result<usize, ReadError> {
+        if rec.get(pos) != Some(&b'"') {
+            return Err(ReadError::Invalid { offset: pos });
+        }
+        self.top_level_keys += 1;
+        let scratch_len = self.scratch.len();
+        let (after_key, span) = self.read_string(rec, pos, StringSink::Capture)?;
+        let (in_scratch, key_start, key_end) = span.expect("captured");
+        let key = if in_scratch { &self.scratch } else { rec };
+        let entry = table.lookup(&key[key_start as usize..key_end as usize]);
+        let mut pos = skip_ws(rec, after_key);
+        if rec.get(pos) != Some(&b':') {
+            return Err(ReadError::Invalid { offset: pos });
+        }
+        pos = skip_ws(rec, pos + 1);
+        let slot = entry.and_then(|e| e.slot);
+        if let Some(s) = slot {
+            self.present[usize::from(s)] = true;
+            self.detected = self.detected.min(table.detects[usize::from(s)]);
+        }
+        let value = rec.get(pos).copied();
+        if let Some(b'{' | b'[') = value {
+            let tracked =
+                entry.is_some_and(|e| e.leads_further) || (value == Some(b'[') && slot.is_some());
+            if tracked {
+                self.path.clear();
+                let key = if in_scratch { &self.scratch } else { rec };
+                self.path
+                    .extend_from_slice(&key[key_start as usize..key_end as usize]);
+            }
+            self.scratch.truncate(scratch_len);
+            self.stack.push(Frame {
+                is_object: value == Some(b'{'),
+                tracked,
+                path_len: self.path.len(),
+                has_element: false,
+                row: 0,
+            });
+            return self.walk_nested(table, rec, pos + 1);
+        }
+        self.scratch.truncate(scratch_len);
+        self.scalar(rec, pos, slot, 0)
+    }
+
+    /// Reads the scalar value at `pos`, captured for `slot` in `row` when there is a slot;
+    /// returns the offset after it.
+    #[inline(always)]
+    fn scalar(
+        &mut self,
+        rec: &[u8],
+        pos: usize,
+        slot: Option<Slot>,
+        row: u32,
+    ) -> Result<usize, ReadError> {
+        let Some(&v) = rec.get(pos) else {
+            return Err(ReadError::Invalid { offset: pos });
+        };
+        match v {
+            b'"' => {
+                let sink = if slot.is_some() {
+                    StringSink::Capture
+                } else {
+                    StringSink::Discard
+                };
+                let (end, captured) = self.read_string(rec, pos, sink)?;
+                if let (Some(slot), Some((in_scratch, start, end))) = (slot, captured) {
+                    self.capture(slot, row, ScalarKind::String, in_scratch, start, end);
+                }
+                Ok(end)
+            }
+            b't' | b'f' | b'n' => {
+                let (word, kind): (&[u8], _) = match v {
+                    b't' => (b"true", ScalarKind::Bool),
+                    b'f' => (b"false", ScalarKind::Bool),
+                    _ => (b"null", ScalarKind::Null),
+                };
+                if !rec[pos..].starts_with(word) {
+                    return Err(ReadError::Invalid { offset: pos });
+                }
+                if let Some(slot) = slot {
+                    self.capture_raw(slot, row, kind, pos, pos + word.len());
+                }
+                Ok(pos + word.len())
+            }
+            b'-' | b'0'..=b'9' => {
+                let end = number_end(rec, pos).ok_or(ReadError::Invalid { offset: pos })?;
+                if let Some(slot) = slot {
+                    self.capture_raw(slot, row, ScalarKind::Number, pos, end);
+                }
+                Ok(end)
+            }
+            _ => Err(ReadError::Invalid { offset: pos }),
+        }
+    }
+
+    /// Walks the object or array opened just before `pos`, whose frame is on the stack
+    /// above the top-level one, to its end; returns the offset after its closing bracket.
+    /// Iterative, so a deep record needs no deep call stack.
+    fn walk_nested(
+        &mut self,
+        table: &FieldTable,
+        rec: &[u8],
+        mut pos: usize,
+    ) -> Result<usize, ReadError> {
         loop {
             let frame = *self.stack.last().expect("stack holds the open containers");
             pos = skip_ws(rec, pos);
@@ -349,14 +508,9 @@ impl RecordScanner {
             if b == closes {
                 pos += 1;
                 self.stack.pop();
-                if self.stack.is_empty() {
-                    self.closing_brace = pos - 1;
-                    let rest = skip_ws(rec, pos);
-                    return if rest == rec.len() {
-                        Ok(())
-                    } else {
-                        Err(ReadError::Invalid { offset: rest })
-                    };
+                if self.stack.len() == 1 {
+                    // Back in the top-level object.
+                    return Ok(pos);
                 }
                 if let Some(parent) = self.stack.last_mut() {
                     parent.has_element = true;
@@ -373,36 +527,11 @@ impl RecordScanner {
             // In an object, read the key and build the path of the value.
             let mut slot = None;
             let mut value_tracked = false;
-            let mut top_level_key = None;
             if frame.is_object {
                 if rec.get(pos) != Some(&b'"') {
                     return Err(ReadError::Invalid { offset: pos });
                 }
-                if self.stack.len() == 1 {
-                    self.top_level_keys += 1;
-                }
-                if frame.tracked && frame.path_len == 0 {
-                    // A top-level key is its own path: look it up where it lies.
-                    let scratch_len = self.scratch.len();
-                    let (end, span) = self.read_string(rec, pos, StringSink::Capture)?;
-                    pos = end;
-                    let (in_scratch, start, end) = span.expect("captured");
-                    let key = if in_scratch { &self.scratch } else { rec };
-                    let key = &key[start as usize..end as usize];
-                    if let Some(entry) = table.lookup(key) {
-                        slot = entry.slot;
-                        value_tracked = entry.leads_further;
-                        // The path is read only below this key, so a key in the record
-                        // is copied into it only when its value is an object or an array.
-                        if in_scratch {
-                            self.path.clear();
-                            self.path.extend_from_slice(key);
-                        } else {
-                            top_level_key = Some(start as usize..end as usize);
-                        }
-                    }
-                    self.scratch.truncate(scratch_len);
-                } else if frame.tracked {
+                if frame.tracked {
                     self.path.truncate(frame.path_len);
                     self.path.push(b'.');
                     let (end, _) = self.read_string(rec, pos, StringSink::Path)?;
@@ -429,73 +558,35 @@ impl RecordScanner {
             }
             if let Some(s) = slot {
                 self.present[usize::from(s)] = true;
+                self.detected = self.detected.min(table.detects[usize::from(s)]);
             }
 
             // Read the value.
             let Some(&v) = rec.get(pos) else {
                 return Err(ReadError::Invalid { offset: pos });
             };
-            match v {
-                b'{' | b'[' => {
-                    if self.stack.len() >= MAX_DEPTH {
-                        return Err(ReadError::TooDeep);
-                    }
-                    let tracked = value_tracked || (v == b'[' && slot.is_some());
-                    if let Some(key) = top_level_key {
-                        self.path.clear();
-                        self.path.extend_from_slice(&rec[key]);
-                    }
-                    let row = if v == b'{' && !frame.is_object && tracked {
-                        self.rows += 1;
-                        self.rows
-                    } else {
-                        frame.row
-                    };
-                    self.stack.push(Frame {
-                        is_object: v == b'{',
-                        tracked,
-                        path_len: self.path.len(),
-                        has_element: false,
-                        row,
-                    });
-                    pos += 1;
-                    continue;
+            if let b'{' | b'[' = v {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(ReadError::TooDeep);
                 }
-                b'"' => {
-                    let sink = if slot.is_some() {
-                        StringSink::Capture
-                    } else {
-                        StringSink::Discard
-                    };
-                    let (end, captured) = self.read_string(rec, pos, sink)?;
-                    if let (Some(slot), Some((in_scratch, start, end))) = (slot, captured) {
-                        self.capture(slot, frame.row, ScalarKind::String, in_scratch, start, end);
-                    }
-                    pos = end;
-                }
-                b't' | b'f' | b'n' => {
-                    let (word, kind): (&[u8], _) = match v {
-                        b't' => (b"true", ScalarKind::Bool),
-                        b'f' => (b"false", ScalarKind::Bool),
-                        _ => (b"null", ScalarKind::Null),
-                    };
-                    if !rec[pos..].starts_with(word) {
-                        return Err(ReadError::Invalid { offset: pos });
-                    }
-                    if let Some(slot) = slot {
-                        self.capture_raw(slot, frame.row, kind, pos, pos + word.len());
-                    }
-                    pos += word.len();
-                }
-                b'-' | b'0'..=b'9' => {
-                    let end = number_end(rec, pos).ok_or(ReadError::Invalid { offset: pos })?;
-                    if let Some(slot) = slot {
-                        self.capture_raw(slot, frame.row, ScalarKind::Number, pos, end);
-                    }
-                    pos = end;
-                }
-                _ => return Err(ReadError::Invalid { offset: pos }),
+                let tracked = value_tracked || (v == b'[' && slot.is_some());
+                let row = if v == b'{' && !frame.is_object && tracked {
+                    self.rows += 1;
+                    self.rows
+                } else {
+                    frame.row
+                };
+                self.stack.push(Frame {
+                    is_object: v == b'{',
+                    tracked,
+                    path_len: self.path.len(),
+                    has_element: false,
+                    row,
+                });
+                pos += 1;
+                continue;
             }
+            pos = self.scalar(rec, pos, slot, frame.row)?;
             if let Some(top) = self.stack.last_mut() {
                 top.has_element = true;
             }
