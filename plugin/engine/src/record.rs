@@ -325,6 +325,46 @@ impl RecordScanner {
         table: &FieldTable,
         record: &'s [u8],
     ) -> Result<ScannedRecord<'s>, ReadError> {
+        let start = skip_ws(record, 0);
+        if record.get(start) != Some(&b'{') {
+            // Arrays, strings, numbers, nothing at all, or text that is not JSON.
+            return Err(ReadError::NotAnObject);
+        }
+        let end = self.walk(table, record, start)?;
+        let rest = skip_ws(record, end);
+        if rest != record.len() {
+            return Err(ReadError::Invalid { offset: rest });
+        }
+        Ok(ScannedRecord {
+            record,
+            scanner: self,
+        })
+    }
+
+    /// Reads the object that opens at `start` inside a larger JSON text (an entry of a
+    /// feed); returns its fields and the offset after its closing brace.
+    pub fn scan_object_at<'s>(
+        &'s mut self,
+        table: &FieldTable,
+        text: &'s [u8],
+        start: usize,
+    ) -> Result<(ScannedRecord<'s>, usize), ReadError> {
+        if text.get(start) != Some(&b'{') {
+            return Err(ReadError::Invalid { offset: start });
+        }
+        let end = self.walk(table, text, start)?;
+        let scanned = ScannedRecord {
+            record: text,
+            scanner: self,
+        };
+        Ok((scanned, end))
+    }
+
+    /// Walks the object opening at `start`; returns the offset after its closing brace.
+    /// Its members are read in a loop of their own: a record is mostly a flat object of
+    /// scalars, and this loop keeps no stack of containers; a member that is an object or
+    /// an array is walked by [`RecordScanner::walk_nested`].
+    fn walk(&mut self, table: &FieldTable, rec: &[u8], start: usize) -> Result<usize, ReadError> {
         self.captured.clear();
         self.scratch.clear();
         self.path.clear();
@@ -338,22 +378,6 @@ impl RecordScanner {
         self.top_level_keys = 0;
         self.rows = 0;
         self.detected = NOT_DETECTING;
-        self.walk(table, record)?;
-        Ok(ScannedRecord {
-            record,
-            scanner: self,
-        })
-    }
-
-    /// Walks the top-level object. Its members are read in a loop of their own: a record is
-    /// mostly a flat object of scalars, and this loop keeps no stack of containers; a member
-    /// that is an object or an array is walked by [`RecordScanner::walk_nested`].
-    fn walk(&mut self, table: &FieldTable, rec: &[u8]) -> Result<(), ReadError> {
-        let mut pos = skip_ws(rec, 0);
-        if rec.get(pos) != Some(&b'{') {
-            // Arrays, strings, numbers, nothing at all, or text that is not JSON.
-            return Err(ReadError::NotAnObject);
-        }
         // The top-level object as the frame nested containers start from.
         self.stack.push(Frame {
             is_object: true,
@@ -362,7 +386,7 @@ impl RecordScanner {
             has_element: false,
             row: 0,
         });
-        pos = skip_ws(rec, pos + 1);
+        let mut pos = skip_ws(rec, start + 1);
         if rec.get(pos) != Some(&b'}') {
             loop {
                 pos = self.top_level_member(table, rec, pos)?;
@@ -375,12 +399,7 @@ impl RecordScanner {
             }
         }
         self.closing_brace = pos;
-        let rest = skip_ws(rec, pos + 1);
-        if rest == rec.len() {
-            Ok(())
-        } else {
-            Err(ReadError::Invalid { offset: rest })
-        }
+        Ok(pos + 1)
     }
 
     /// Reads the member of the top-level object at `pos` (its key's quote); returns the
@@ -771,6 +790,47 @@ fn decode_escaped(rec: &[u8], mut i: usize, out: &mut Vec<u8>) -> Result<usize, 
     }
 }
 
+/// Reads the JSON string whose opening quote is at `pos` into `out` (escapes decoded, the
+/// text checked to be UTF-8); returns the offset after its closing quote. For JSON texts
+/// other than records, such as the keys of a feed export.
+pub(crate) fn read_json_string(
+    text: &[u8],
+    pos: usize,
+    out: &mut String,
+) -> Result<usize, ReadError> {
+    if text.get(pos) != Some(&b'"') {
+        return Err(ReadError::Invalid { offset: pos });
+    }
+    let mut bytes = std::mem::take(out).into_bytes();
+    bytes.clear();
+    let mut i = pos + 1;
+    let end = loop {
+        let plain = skip_plain_string_bytes(text, i);
+        bytes.extend_from_slice(&text[i..plain]);
+        i = plain;
+        match text.get(i) {
+            Some(b'"') => break Ok(i + 1),
+            Some(b'\\') => break decode_escaped(text, i, &mut bytes),
+            Some(0x80..) => match utf8_sequence_len(text, i) {
+                Ok(len) => {
+                    bytes.extend_from_slice(&text[i..i + len]);
+                    i += len;
+                }
+                Err(e) => break Err(e),
+            },
+            _ => break Err(ReadError::Invalid { offset: i }),
+        }
+    };
+    // Every byte copied was checked: ASCII, a whole UTF-8 sequence, or a decoded escape.
+    *out = String::from_utf8(bytes).map_err(|_| ReadError::Invalid { offset: pos })?;
+    end
+}
+
+/// The offset of the first byte at or after `pos` that is not JSON whitespace.
+pub(crate) fn skip_json_whitespace(text: &[u8], pos: usize) -> usize {
+    skip_ws(text, pos)
+}
+
 /// The length of the UTF-8 sequence of one character at `i`, or an error if the bytes
 /// there are not one.
 fn utf8_sequence_len(rec: &[u8], i: usize) -> Result<usize, ReadError> {
@@ -869,9 +929,16 @@ fn skip_plain_string_bytes(rec: &[u8], mut i: usize) -> usize {
     i
 }
 
+#[inline(always)]
 fn skip_ws(rec: &[u8], mut pos: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = rec.get(pos) {
         pos += 1;
+        // Indentation of pretty-printed JSON (feed exports) a word of spaces at a time.
+        while let Some(word) = rec.get(pos..pos + 8)
+            && word == b"        "
+        {
+            pos += 8;
+        }
     }
     pos
 }

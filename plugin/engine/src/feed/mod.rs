@@ -661,9 +661,6 @@ fn floor_char_boundary(s: &str, max: usize) -> usize {
     end
 }
 
-/// Splits a line of a ThreatFox-style CSV export: fields quoted with `"` (a doubled `""`
-/// inside), separated by `,` with optional spaces. Hand-written because the `", "`
-/// separator defeats strict CSV readers (a space before a quote makes the quote literal).
 /// The lines of a feed, split as `str::lines` splits them (at `\n`, with a `\r` before it
 /// dropped), found with `memchr`: exports run to hundreds of megabytes.
 pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
@@ -681,6 +678,9 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
+/// Splits a line of a ThreatFox-style CSV export: fields quoted with `"` (a doubled `""`
+/// inside), separated by `,` with optional spaces. Hand-written because the `", "`
+/// separator defeats strict CSV readers (a space before a quote makes the quote literal).
 pub(crate) fn split_quoted_csv(line: &str, fields: &mut Vec<String>) -> Result<(), String> {
     // The field buffers are reused from line to line: no allocation per field once warm.
     let mut count = 0;

@@ -8,10 +8,14 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 
 use super::{FeedEntry, FeedLoader, split_quoted_csv};
 use crate::indicator::{Context, IndicatorInfo};
+use crate::record::{
+    FieldTable, ReadError, RecordScanner, ScalarKind, ScannedRecord, Slot, read_json_string,
+    skip_json_whitespace,
+};
 use crate::timestamp::parse_feed_time;
 
 type ReadResult = Result<(), (Option<u32>, String)>;
@@ -197,53 +201,172 @@ fn json_error(e: &serde_json::Error) -> (Option<u32>, String) {
     (Some(e.line() as u32), e.to_string())
 }
 
+/// The fields of a JSON export entry, read by the record scanner: an entry is a flat
+/// object like a log record, and the scanner reads one without a tree or a string per field.
+struct ExportFields {
+    table: FieldTable,
+    ioc_value: [Slot; 2],
+    ioc_type: Slot,
+    threat_type: Slot,
+    malware: Slot,
+    malware_alias: Slot,
+    malware_printable: Slot,
+    first_seen: [Slot; 2],
+    last_seen: [Slot; 2],
+    confidence: Slot,
+    reference: Slot,
+    tags: Slot,
+}
+
+impl ExportFields {
+    fn new() -> ExportFields {
+        let mut table = FieldTable::default();
+        let mut slot = |name: &str| table.intern(name);
+        ExportFields {
+            ioc_value: [slot("ioc_value"), slot("ioc")],
+            ioc_type: slot("ioc_type"),
+            threat_type: slot("threat_type"),
+            malware: slot("malware"),
+            malware_alias: slot("malware_alias"),
+            malware_printable: slot("malware_printable"),
+            first_seen: [slot("first_seen_utc"), slot("first_seen")],
+            last_seen: [slot("last_seen_utc"), slot("last_seen")],
+            confidence: slot("confidence_level"),
+            reference: slot("reference"),
+            tags: slot("tags"),
+            table,
+        }
+    }
+
+    /// The entry the scanned object describes, under the ThreatFox `id`.
+    fn entry<'t>(&self, scanned: &ScannedRecord<'t>, id: &str) -> FeedEntry<'t> {
+        // A scalar's text, unless it is null, empty or spells nothing.
+        let text = |slot: Slot| -> Option<&'t str> {
+            match scanned.first(slot)? {
+                (ScalarKind::Null, _) => None,
+                (_, t) => Some(t.trim()).filter(|t| !is_none(t)),
+            }
+        };
+        let either = |[a, b]: [Slot; 2]| text(a).or_else(|| text(b));
+        let boxed = |slot: Slot| text(slot).map_or_else(Box::default, Box::from);
+        let tags: Box<[Box<str>]> = scanned
+            .values(self.tags)
+            .filter(|(kind, _)| *kind == ScalarKind::String)
+            .flat_map(|(_, t)| split_tags(t))
+            .collect();
+        FeedEntry {
+            ioc_type: text(self.ioc_type).unwrap_or_default().into(),
+            value: either(self.ioc_value).unwrap_or_default().into(),
+            info: IndicatorInfo {
+                context: Context {
+                    feed: 0,
+                    threat_type: boxed(self.threat_type),
+                    malware: boxed(self.malware),
+                    malware_printable: boxed(self.malware_printable),
+                    malware_alias: boxed(self.malware_alias),
+                    tags,
+                    reference: boxed(self.reference),
+                },
+                id: id.to_string(),
+                confidence: text(self.confidence)
+                    .and_then(|v| v.parse::<f64>().ok())
+                    .and_then(confidence),
+                first_seen: either(self.first_seen).and_then(parse_feed_time),
+                last_seen: either(self.last_seen).and_then(parse_feed_time),
+                valid_from: None,
+                valid_until: None,
+            },
+        }
+    }
+}
+
 /// The JSON export: `{"<id>": [entry, ..], ..}`, read entry by entry into the loader as it
-/// streams past, with no copy of the whole export in between.
+/// streams past, with no copy of the whole export in between. Tags are a comma-joined
+/// string or a list; numbers may be written as strings; fields of no use are skipped.
 pub(super) fn read_export_json(text: &str, loader: &mut FeedLoader<'_>) -> ReadResult {
-    struct Export<'l, 'a>(&'l mut FeedLoader<'a>);
-    impl<'de> Visitor<'de> for Export<'_, '_> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("an object of ThreatFox ids, each with a list of entries")
-        }
-        fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<(), M::Error> {
-            while let Some(id) = map.next_key::<Text<'de>>()? {
-                map.next_value_seed(Entries {
-                    id: id.get(),
-                    loader: &mut *self.0,
-                })?;
+    let bytes = text.as_bytes();
+    let fields = ExportFields::new();
+    let mut scanner = RecordScanner::default();
+    let mut id = String::new();
+    let invalid = |offset: usize| {
+        let before = &bytes[..offset.min(bytes.len())];
+        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = before.len()
+            - before
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |n| n + 1)
+            + 1;
+        let found = match bytes.get(offset) {
+            Some(&b) if b.is_ascii_graphic() => format!("`{}`", b as char),
+            Some(_) => "a byte that is not JSON here".to_string(),
+            None => "the end of the text".to_string(),
+        };
+        (
+            Some(line as u32),
+            format!("invalid JSON at line {line} column {column}: found {found}"),
+        )
+    };
+    let scan_error = |e: ReadError| match e {
+        ReadError::Invalid { offset } => invalid(offset),
+        ReadError::TooDeep => (None, e.to_string()),
+        ReadError::NotAnObject => (None, "an entry is not a JSON object".to_string()),
+    };
+    let ws = |pos: usize| skip_json_whitespace(bytes, pos);
+    let mut pos = ws(if text.starts_with('\u{feff}') { 3 } else { 0 });
+    if bytes.get(pos) != Some(&b'{') {
+        return Err(invalid(pos));
+    }
+    pos = ws(pos + 1);
+    if bytes.get(pos) == Some(&b'}') {
+        pos += 1;
+    } else {
+        loop {
+            pos = read_json_string(bytes, pos, &mut id).map_err(scan_error)?;
+            pos = ws(pos);
+            if bytes.get(pos) != Some(&b':') {
+                return Err(invalid(pos));
             }
-            Ok(())
-        }
-    }
-    /// The entries of one id.
-    struct Entries<'i, 'l, 'a> {
-        id: Option<&'i str>,
-        loader: &'l mut FeedLoader<'a>,
-    }
-    impl<'de> DeserializeSeed<'de> for Entries<'_, '_, '_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_seq(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Entries<'_, '_, '_> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list of entries")
-        }
-        fn visit_seq<S: SeqAccess<'de>>(self, mut seq: S) -> Result<(), S::Error> {
-            while let Some(entry) = seq.next_element::<Entry<'de>>()? {
-                self.loader.add(entry.into_feed_entry(self.id));
+            pos = ws(pos + 1);
+            if bytes.get(pos) != Some(&b'[') {
+                return Err(invalid(pos));
             }
-            Ok(())
+            pos = ws(pos + 1);
+            if bytes.get(pos) == Some(&b']') {
+                pos += 1;
+            } else {
+                loop {
+                    let (scanned, end) = scanner
+                        .scan_object_at(&fields.table, bytes, pos)
+                        .map_err(scan_error)?;
+                    loader.add(fields.entry(&scanned, id.trim()));
+                    pos = ws(end);
+                    match bytes.get(pos) {
+                        Some(b',') => pos = ws(pos + 1),
+                        Some(b']') => {
+                            pos += 1;
+                            break;
+                        }
+                        _ => return Err(invalid(pos)),
+                    }
+                }
+            }
+            pos = ws(pos);
+            match bytes.get(pos) {
+                Some(b',') => pos = ws(pos + 1),
+                Some(b'}') => {
+                    pos += 1;
+                    break;
+                }
+                _ => return Err(invalid(pos)),
+            }
         }
     }
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    deserializer
-        .deserialize_map(Export(loader))
-        .and_then(|()| deserializer.end())
-        .map_err(|e| json_error(&e))
+    let rest = ws(pos);
+    if rest != bytes.len() {
+        return Err(invalid(rest));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Deserialize)]
@@ -449,6 +572,32 @@ mod tests {
         assert_eq!(stats.skipped["unsupported type: email"], 1);
         assert_eq!(stats.skipped["unreadable ip:port value"], 1);
         assert_eq!(stats.skipped["empty value"], 1);
+    }
+
+    #[test]
+    fn reads_the_json_export_in_all_its_spellings() {
+        let json = "\u{feff}{\n \"41\": [{\"ioc_value\": \"194.48.251.24:80\", \"ioc_type\": \"ip:port\",
+              \"malware_printable\": \"Mira\\u0069 \\u00e9\", \"confidence_level\": \"75\",
+              \"tags\": \"a, b\", \"reporter\": {\"nested\": [1, {\"x\": null}]},
+              \"first_seen_utc\": \"2026-04-12 04:49:28\", \"last_seen_utc\": null}],
+          \"4\\u0032\": [{\"ioc\": \"evil-domain.top\", \"ioc_type\": \"domain\", \"tags\": [\"x\", null, \"y\"],
+              \"confidence_level\": 100, \"malware\": \"None\"},
+              {\"ioc_type\": \"domain\"}],
+          \"43\": []}";
+        let (set, stats) = load(FeedFormat::ThreatfoxJson, json);
+        assert_eq!((stats.entries, set.len()), (3, 2), "{:?}", stats.skipped);
+        assert_eq!(stats.skipped["empty value"], 1);
+        let value = IndicatorValue::IpPort("194.48.251.24".parse().unwrap(), 80);
+        let got = set.get(set.lookup(&value).unwrap());
+        assert_eq!((got.id, got.confidence), ("41", Some(75)));
+        assert_eq!(&*got.context.malware_printable, "Mirai é");
+        assert_eq!(&*got.context.tags, ["a".into(), "b".into()]);
+        assert_eq!(got.first_seen, Some(1_775_969_368));
+        assert_eq!(got.last_seen, None);
+        let got = set.get(set.lookup_text(Kind::Domain, "evil-domain.top").unwrap());
+        assert_eq!((got.id, got.confidence), ("42", Some(100)));
+        assert_eq!(&*got.context.tags, ["x".into(), "y".into()]);
+        assert_eq!(&*got.context.malware, "");
     }
 
     #[test]
