@@ -308,6 +308,10 @@ impl<'s> FeedLoader<'s> {
             return;
         }
         let ioc_type = entry.ioc_type.trim();
+        if ioc_type.is_empty() {
+            self.skip_with("entry without a type", &value);
+            return;
+        }
         let lowered;
         let ioc_type = if ioc_type.bytes().any(|b| b.is_ascii_uppercase()) {
             lowered = ioc_type.to_ascii_lowercase();
@@ -530,6 +534,8 @@ fn read_feed<'s>(
             + 1;
         error(Some(line as u32), "not UTF-8 text".into())
     })?;
+    // A byte order mark is no part of any format.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let configured =
         match options.feed.format.as_deref() {
             Some(name) => Some(FeedFormat::from_name(name).ok_or_else(|| {
@@ -643,14 +649,22 @@ pub fn detect_format(text: &str) -> Option<FeedFormat> {
         if head.contains("\"urls\"") {
             return Some(FeedFormat::UrlhausJson);
         }
-        if head.contains("\"query_status\"") || head.contains("\"ioc\"") {
+        if has_key(head, "query_status") || has_key(head, "ioc") {
             return Some(FeedFormat::ThreatfoxApi);
         }
-        if head.contains("\"ioc_value\"") {
+        if has_key(head, "ioc_value") {
             return Some(FeedFormat::ThreatfoxJson);
         }
     }
     None
+}
+
+/// Whether `name` appears in the JSON text `head` as a key (quoted, then a colon), not
+/// only as a value: a tag or reporter spelled `ioc` says nothing of the format.
+fn has_key(head: &str, name: &str) -> bool {
+    let quoted = format!("\"{name}\"");
+    head.match_indices(&quoted)
+        .any(|(at, _)| head[at + quoted.len()..].trim_start().starts_with(':'))
 }
 
 fn floor_char_boundary(s: &str, max: usize) -> usize {
@@ -754,6 +768,30 @@ mod tests {
         split_quoted_csv(r#""a", "b ""c""", "None",x , "1""#, &mut f).unwrap();
         assert_eq!(f, ["a", "b \"c\"", "None", "x", "1"]);
         assert!(split_quoted_csv(r#""a", "b"#, &mut f).is_err());
+    }
+
+    #[test]
+    fn a_key_named_like_another_format_s_is_told_from_a_value() {
+        let export = r#"{"1":[{"ioc_value":"1.2.3.4:80","ioc_type":"ip:port","tags":"ioc","reporter":"query_status"}]}"#;
+        assert_eq!(detect_format(export), Some(FeedFormat::ThreatfoxJson));
+        let api = r#"{"ioc" : "1.2.3.4:80", "ioc_type": "ip:port"}"#;
+        assert_eq!(detect_format(api), Some(FeedFormat::ThreatfoxApi));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_no_part_of_the_feed() {
+        let csv = "\u{feff}####\n# \"first_seen_utc\",\"ioc_id\",\"ioc_value\",\"ioc_type\"\n\"2026-04-12 04:49:28\", \"17\", \"1.2.3.4:80\", \"ip:port\"\n";
+        let json = "\u{feff}{\"1\":[{\"ioc_value\":\"1.2.3.4:80\",\"ioc_type\":\"ip:port\"}]}";
+        for text in [csv, json] {
+            let mut set = IndicatorSet::default();
+            let input = FeedInput {
+                name: "bom",
+                format: FeedFormat::Auto,
+                content: text.as_bytes(),
+            };
+            let stats = load_feed(&input, 0, &mut set).expect("loads");
+            assert_eq!(stats.loaded_of(Kind::IpPort), 1, "{text:?}");
+        }
     }
 
     #[test]

@@ -283,6 +283,7 @@ impl ExportFields {
 /// The JSON export: `{"<id>": [entry, ..], ..}`, read entry by entry into the loader as it
 /// streams past, with no copy of the whole export in between. Tags are a comma-joined
 /// string or a list; numbers may be written as strings; fields of no use are skipped.
+/// An entry without a value or a type is counted as skipped, not refused.
 pub(super) fn read_export_json(text: &str, loader: &mut FeedLoader<'_>) -> ReadResult {
     let bytes = text.as_bytes();
     let fields = ExportFields::new();
@@ -313,7 +314,7 @@ pub(super) fn read_export_json(text: &str, loader: &mut FeedLoader<'_>) -> ReadR
         ReadError::NotAnObject => (None, "an entry is not a JSON object".to_string()),
     };
     let ws = |pos: usize| skip_json_whitespace(bytes, pos);
-    let mut pos = ws(if text.starts_with('\u{feff}') { 3 } else { 0 });
+    let mut pos = ws(0);
     if bytes.get(pos) != Some(&b'{') {
         return Err(invalid(pos));
     }
@@ -582,11 +583,12 @@ mod tests {
               \"first_seen_utc\": \"2026-04-12 04:49:28\", \"last_seen_utc\": null}],
           \"4\\u0032\": [{\"ioc\": \"evil-domain.top\", \"ioc_type\": \"domain\", \"tags\": [\"x\", null, \"y\"],
               \"confidence_level\": 100, \"malware\": \"None\"},
-              {\"ioc_type\": \"domain\"}],
+              {\"ioc_type\": \"domain\"}, {\"ioc_value\": \"1.2.3.4\", \"ioc_type\": null}],
           \"43\": []}";
         let (set, stats) = load(FeedFormat::ThreatfoxJson, json);
-        assert_eq!((stats.entries, set.len()), (3, 2), "{:?}", stats.skipped);
+        assert_eq!((stats.entries, set.len()), (4, 2), "{:?}", stats.skipped);
         assert_eq!(stats.skipped["empty value"], 1);
+        assert_eq!(stats.skipped["entry without a type"], 1);
         let value = IndicatorValue::IpPort("194.48.251.24".parse().unwrap(), 80);
         let got = set.get(set.lookup(&value).unwrap());
         assert_eq!((got.id, got.confidence), ("41", Some(75)));
