@@ -104,6 +104,12 @@ impl Filter {
 
     /// The time-driven work of the filter call: the feed refresh and the summary line.
     pub fn tick(&mut self, now: i64) {
+        // A clock set back (it ran ahead before NTP synced) would otherwise hold both off
+        // for as long as it was ahead.
+        let refresh_due = now.saturating_add_unsigned(self.settings.refresh_seconds);
+        self.next_check = self.next_check.min(refresh_due);
+        let summary_due = now.saturating_add_unsigned(self.settings.summary_seconds);
+        self.next_summary = self.next_summary.min(summary_due);
         if now >= self.next_check {
             self.next_check = now.saturating_add_unsigned(self.settings.refresh_seconds);
             self.refresh();

@@ -71,6 +71,11 @@ impl ManualClock {
     pub fn advance(&self, seconds: u64) {
         self.0.fetch_add(seconds, Ordering::SeqCst);
     }
+
+    /// Sets the clock, backwards too (as NTP corrects a clock that ran ahead).
+    pub fn set(&self, seconds: u64) {
+        self.0.store(seconds, Ordering::SeqCst);
+    }
 }
 
 impl HostWallClock for ManualClock {

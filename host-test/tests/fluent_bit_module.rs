@@ -234,6 +234,20 @@ fn summaries(instance: &FilterInstance) -> usize {
 }
 
 #[test]
+fn a_clock_set_back_does_not_hold_off_the_summary() {
+    let (mut filter, clock) = seed_filter("clock-back");
+    // The module started with the clock a day ahead; it is then corrected.
+    clock.advance(86_400);
+    call(&mut filter, HIT);
+    let before = summaries(&filter);
+    clock.set(NOW as u64);
+    call(&mut filter, HIT);
+    clock.advance(3600);
+    call(&mut filter, HIT);
+    assert_eq!(summaries(&filter), before + 1);
+}
+
+#[test]
 fn the_clock_is_read_for_each_new_record_time_and_at_least_every_1024_records() {
     let (mut filter, clock) = seed_filter("clock");
     let stamped = |filter: &mut FilterInstance, seconds: u64| {
