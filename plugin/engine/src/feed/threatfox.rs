@@ -314,54 +314,42 @@ pub(super) fn read_export_json(text: &str, loader: &mut FeedLoader<'_>) -> ReadR
         ReadError::NotAnObject => (None, "an entry is not a JSON object".to_string()),
     };
     let ws = |pos: usize| skip_json_whitespace(bytes, pos);
-    let mut pos = ws(0);
-    if bytes.get(pos) != Some(&b'{') {
-        return Err(invalid(pos));
-    }
-    pos = ws(pos + 1);
-    if bytes.get(pos) == Some(&b'}') {
-        pos += 1;
-    } else {
-        loop {
-            pos = read_json_string(bytes, pos, &mut id).map_err(scan_error)?;
-            pos = ws(pos);
-            if bytes.get(pos) != Some(&b':') {
-                return Err(invalid(pos));
-            }
-            pos = ws(pos + 1);
-            if bytes.get(pos) != Some(&b'[') {
-                return Err(invalid(pos));
-            }
-            pos = ws(pos + 1);
-            if bytes.get(pos) == Some(&b']') {
-                pos += 1;
-            } else {
-                loop {
-                    let (scanned, end) = scanner
-                        .scan_object_at(&fields.table, bytes, pos)
-                        .map_err(scan_error)?;
-                    loader.add(fields.entry(&scanned, id.trim()));
-                    pos = ws(end);
-                    match bytes.get(pos) {
-                        Some(b',') => pos = ws(pos + 1),
-                        Some(b']') => {
-                            pos += 1;
-                            break;
-                        }
-                        _ => return Err(invalid(pos)),
-                    }
-                }
-            }
-            pos = ws(pos);
-            match bytes.get(pos) {
-                Some(b',') => pos = ws(pos + 1),
-                Some(b'}') => {
-                    pos += 1;
-                    break;
-                }
-                _ => return Err(invalid(pos)),
-            }
+    // `byte` at `pos`, then the offset of what follows it.
+    let expect = |pos: usize, byte: u8| match bytes.get(pos) {
+        Some(&b) if b == byte => Ok(ws(pos + 1)),
+        _ => Err(invalid(pos)),
+    };
+    // After an element of a container closed by `close`: the offset of the next element,
+    // or `None` and the offset after the container.
+    let next = |pos: usize, close: u8| {
+        let pos = ws(pos);
+        match bytes.get(pos) {
+            Some(b',') => Ok((Some(ws(pos + 1)), pos)),
+            Some(&b) if b == close => Ok((None, pos + 1)),
+            _ => Err(invalid(pos)),
         }
+    };
+    let mut pos = expect(ws(0), b'{')?;
+    let mut member = (bytes.get(pos) != Some(&b'}')).then_some(pos);
+    if member.is_none() {
+        pos += 1;
+    }
+    while let Some(at) = member {
+        pos = read_json_string(bytes, at, &mut id).map_err(scan_error)?;
+        pos = expect(ws(pos), b':')?;
+        pos = expect(pos, b'[')?;
+        let mut entry = (bytes.get(pos) != Some(&b']')).then_some(pos);
+        if entry.is_none() {
+            pos += 1;
+        }
+        while let Some(at) = entry {
+            let (scanned, end) = scanner
+                .scan_object_at(&fields.table, bytes, at)
+                .map_err(scan_error)?;
+            loader.add(fields.entry(&scanned, id.trim()));
+            (entry, pos) = next(end, b']')?;
+        }
+        (member, pos) = next(pos, b'}')?;
     }
     let rest = ws(pos);
     if rest != bytes.len() {
