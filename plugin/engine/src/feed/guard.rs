@@ -254,21 +254,12 @@ impl Guard {
         if !self.builtin {
             return None;
         }
-        // Two networks overlap when one's range starts before the other's ends.
         let overlapping = match net {
             IpNet::V4(n) => {
-                let (start, end) = (u32::from(n.network()), u32::from(n.broadcast()));
-                self.ranges_v4
-                    .iter()
-                    .find(|&&(s, e, _)| s <= end && start <= e)
-                    .map(|&(_, _, why)| why)
+                first_overlap(&self.ranges_v4, n.network().into(), n.broadcast().into())
             }
             IpNet::V6(n) => {
-                let (start, end) = (u128::from(n.network()), u128::from(n.broadcast()));
-                self.ranges_v6
-                    .iter()
-                    .find(|&&(s, e, _)| s <= end && start <= e)
-                    .map(|&(_, _, why)| why)
+                first_overlap(&self.ranges_v6, n.network().into(), n.broadcast().into())
             }
         };
         overlapping.map(|why| format!("warninglist: {why}"))
@@ -319,6 +310,19 @@ impl Guard {
         }
         (self.builtin && self.is_reserved(host)).then(|| "warninglist: reserved name".into())
     }
+}
+
+/// Why the first of `ranges` that overlaps `start..=end` is listed: two ranges overlap when
+/// each starts before the other ends.
+fn first_overlap<T: Ord + Copy>(
+    ranges: &[(T, T, &'static str)],
+    start: T,
+    end: T,
+) -> Option<&'static str> {
+    ranges
+        .iter()
+        .find(|&&(s, e, _)| s <= end && start <= e)
+        .map(|&(_, _, why)| why)
 }
 
 /// Whether `name` is `parent` or a name under it, at a label boundary.
