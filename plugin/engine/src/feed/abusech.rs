@@ -1,6 +1,8 @@
 //! abuse.ch's other feeds: the URLhaus CSV dump and API answer, and the Feodo Tracker
 //! blocklist as CSV and JSON.
 
+use std::borrow::Cow;
+
 use serde::Deserialize;
 
 use super::{FeedEntry, FeedLoader, split_quoted_csv};
@@ -36,8 +38,8 @@ fn tags<'a>(tags: impl Iterator<Item = &'a str>) -> Box<[Box<str>]> {
 
 /// A CSV row with its column names.
 struct Row<'a> {
-    columns: &'a [String],
-    fields: &'a [String],
+    columns: &'a [Cow<'a, str>],
+    fields: &'a [Cow<'a, str>],
 }
 
 impl<'a> Row<'a> {
@@ -45,17 +47,17 @@ impl<'a> Row<'a> {
         self.columns
             .iter()
             .position(|c| c == name)
-            .map(|i| self.fields[i].as_str())
+            .map(|i| &*self.fields[i])
     }
 }
 
 /// The rows of an abuse.ch CSV: `#` comments, a header (commented or not) naming the
 /// columns, then quoted rows. A row with the wrong number of fields is counted, not fatal.
-fn read_csv(
-    text: &str,
+fn read_csv<'t>(
+    text: &'t str,
     loader: &mut FeedLoader<'_>,
     header_marker: &str,
-    mut columns: Vec<String>,
+    mut columns: Vec<Cow<'t, str>>,
     mut row: impl FnMut(&Row<'_>, &mut FeedLoader<'_>),
 ) -> ReadResult {
     let mut fields = Vec::new();
@@ -103,7 +105,7 @@ pub(super) fn read_urlhaus_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadR
         text,
         loader,
         "dateadded",
-        columns.iter().map(|c| c.to_string()).collect(),
+        columns.iter().map(|&c| c.into()).collect(),
         |row, loader| {
             loader.add(FeedEntry {
                 ioc_type: "url".into(),
@@ -234,7 +236,7 @@ pub(super) fn read_feodo_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRes
         text,
         loader,
         "dst_ip",
-        columns.iter().map(|c| c.to_string()).collect(),
+        columns.iter().map(|&c| c.into()).collect(),
         |row, loader| {
             loader.add(feodo_entry(
                 row.get("dst_ip").unwrap_or_default(),

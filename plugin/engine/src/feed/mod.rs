@@ -695,48 +695,52 @@ pub(crate) fn lines(text: &str) -> impl Iterator<Item = &str> {
 /// Splits a line of a ThreatFox-style CSV export: fields quoted with `"` (a doubled `""`
 /// inside), separated by `,` with optional spaces. Hand-written because the `", "`
 /// separator defeats strict CSV readers (a space before a quote makes the quote literal).
-pub(crate) fn split_quoted_csv(line: &str, fields: &mut Vec<String>) -> Result<(), String> {
-    // The field buffers are reused from line to line: no allocation per field once warm.
-    let mut count = 0;
-    let result = split_into(line, fields, &mut count);
-    fields.truncate(count);
-    result
-}
-
-fn split_into(line: &str, fields: &mut Vec<String>, count: &mut usize) -> Result<(), String> {
+pub(crate) fn split_quoted_csv<'a>(
+    line: &'a str,
+    fields: &mut Vec<Cow<'a, str>>,
+) -> Result<(), String> {
+    // Fields are slices of the line; only one with a doubled quote inside is copied.
+    fields.clear();
     let bytes = line.as_bytes();
     let mut i = 0;
     loop {
-        while i < bytes.len() && bytes[i] == b' ' {
+        while bytes.get(i) == Some(&b' ') {
             i += 1;
         }
-        if fields.len() == *count {
-            fields.push(String::new());
-        }
-        let field = &mut fields[*count];
-        field.clear();
-        *count += 1;
         if bytes.get(i) == Some(&b'"') {
             i += 1;
-            loop {
+            // Where the text not yet copied starts; a doubled quote stands for one.
+            let mut segment = i;
+            let mut unquoted: Option<String> = None;
+            let field = loop {
                 let Some(rel) = memchr::memchr(b'"', &bytes[i..]) else {
                     return Err("unterminated quoted field".into());
                 };
-                field.push_str(&line[i..i + rel]);
-                i += rel + 1;
-                if bytes.get(i) == Some(&b'"') {
-                    field.push('"');
-                    i += 1;
-                } else {
-                    break;
+                let quote = i + rel;
+                if bytes.get(quote + 1) == Some(&b'"') {
+                    unquoted
+                        .get_or_insert_with(String::new)
+                        .push_str(&line[segment..=quote]);
+                    i = quote + 2;
+                    segment = i;
+                    continue;
                 }
-            }
-            while i < bytes.len() && bytes[i] == b' ' {
+                i = quote + 1;
+                break match unquoted {
+                    None => Cow::Borrowed(&line[segment..quote]),
+                    Some(mut text) => {
+                        text.push_str(&line[segment..quote]);
+                        Cow::Owned(text)
+                    }
+                };
+            };
+            fields.push(field);
+            while bytes.get(i) == Some(&b' ') {
                 i += 1;
             }
         } else {
             let end = memchr::memchr(b',', &bytes[i..]).map_or(line.len(), |rel| i + rel);
-            field.push_str(line[i..end].trim());
+            fields.push(Cow::Borrowed(line[i..end].trim()));
             i = end;
         }
         match bytes.get(i) {
@@ -767,6 +771,8 @@ mod tests {
         let mut f = Vec::new();
         split_quoted_csv(r#""a", "b ""c""", "None",x , "1""#, &mut f).unwrap();
         assert_eq!(f, ["a", "b \"c\"", "None", "x", "1"]);
+        split_quoted_csv(r#""""a""", "", """", "x""y""z""#, &mut f).unwrap();
+        assert_eq!(f, ["\"a\"", "", "\"", "x\"y\"z"]);
         assert!(split_quoted_csv(r#""a", "b"#, &mut f).is_err());
     }
 

@@ -181,7 +181,7 @@ fn confidence(n: f64) -> Option<u8> {
 }
 
 fn is_none(s: &str) -> bool {
-    let s = s.trim();
+    let s = s.trim_ascii();
     s.is_empty() || s == "None" || s == "null"
 }
 
@@ -433,10 +433,10 @@ pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRe
         "tags",
     ];
     // Where each wanted column is, found once per header rather than once per field.
-    let positions = |columns: &[String]| -> [Option<usize>; 13] {
+    let positions = |columns: &[Cow<'_, str>]| -> [Option<usize>; 13] {
         WANTED.map(|name| columns.iter().position(|c| c == name))
     };
-    let mut columns: Vec<String> = CSV_COLUMNS.iter().map(|c| c.to_string()).collect();
+    let mut columns: Vec<Cow<'_, str>> = CSV_COLUMNS.iter().map(|&c| c.into()).collect();
     let mut at = positions(&columns);
     let mut fields = Vec::new();
     for (n, line) in super::lines(text).enumerate() {
@@ -464,7 +464,7 @@ pub(super) fn read_export_csv(text: &str, loader: &mut FeedLoader<'_>) -> ReadRe
                 ),
             ));
         }
-        let get = |i: usize| at[i].map(|i| fields[i].as_str()).filter(|v| !is_none(v));
+        let get = |i: usize| at[i].map(|i| &*fields[i]).filter(|v| !is_none(v));
         let (Some(value), Some(ioc_type)) = (get(0), get(1)) else {
             loader.skip("row without ioc_value or ioc_type");
             continue;
