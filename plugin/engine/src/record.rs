@@ -204,15 +204,8 @@ pub struct ScannedRecord<'s> {
 impl<'s> ScannedRecord<'s> {
     /// Every captured value of `slot`, in record order, as text (strings decoded).
     pub fn values(&self, slot: Slot) -> impl Iterator<Item = (ScalarKind, &'s str)> + '_ {
-        let captured = &self.scanner.captured;
-        let first = self.scanner.first_capture.get(usize::from(slot)).copied();
-        std::iter::successors(first.filter(|&i| i != NO_CAPTURE), |&i| {
-            Some(captured[i as usize].next).filter(|&n| n != NO_CAPTURE)
-        })
-        .map(|i| {
-            let c = &captured[i as usize];
-            (c.kind, self.text(c))
-        })
+        self.values_in_rows(slot)
+            .map(|(_, kind, text)| (kind, text))
     }
 
     /// The lowest detection rank ([`FieldTable::detects`]) among the record's fields.
