@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use iocsieve_engine::record::ReadError;
-use iocsieve_engine::{Detector, Emit, Engine, FeedFormat, FeedInput, LoadStats, Verdict};
+use iocsieve_engine::{Detector, Emit, Engine, FeedInput, LoadStats, Verdict};
 
 use crate::files::{self, ModuleSettings, Signature};
 
@@ -223,11 +223,7 @@ fn build(
     let feeds: Vec<FeedInput<'_>> = inputs
         .feeds
         .iter()
-        .map(|(name, content)| FeedInput {
-            name,
-            format: FeedFormat::Auto,
-            content,
-        })
+        .map(|(name, content)| FeedInput::detected(name, content))
         .collect();
     let settings_name = dir.join(files::SETTINGS_FILE);
     Detector::build(&feeds, &inputs.settings).map_err(|e| {

@@ -15,7 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
-use iocsieve_engine::{Detector, Emit, Engine, FeedFormat, FeedInput};
+use iocsieve_engine::{Detector, Emit, Engine, FeedInput};
 
 use crate::component::Execution;
 use crate::fluent_bit::{
@@ -93,11 +93,7 @@ pub fn bench_fluent_bit(options: &FluentBitBenchOptions, out: &mut dyn Write) ->
     };
     let inputs: Vec<FeedInput<'_>> = feeds
         .iter()
-        .map(|(name, content)| FeedInput {
-            name,
-            format: FeedFormat::Auto,
-            content,
-        })
+        .map(|(name, content)| FeedInput::detected(name, content))
         .collect();
     let (detector, stats) =
         Detector::build(&inputs, &settings).map_err(|e| anyhow::anyhow!("{e}"))?;

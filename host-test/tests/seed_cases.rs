@@ -4,7 +4,7 @@
 mod common;
 
 use common::{NOW, loaded};
-use iocsieve_engine::{Detector, Engine, FeedFormat, FeedInput};
+use iocsieve_engine::{Detector, Engine, FeedInput};
 use iocsieve_host::cases::{Expected, load_cases};
 use iocsieve_host::component::Verdict;
 
@@ -34,11 +34,7 @@ fn every_case_gives_its_expected_verdicts_natively_and_through_the_component() {
         let inputs: Vec<FeedInput<'_>> = case
             .feeds
             .iter()
-            .map(|(name, content)| FeedInput {
-                name,
-                format: FeedFormat::Auto,
-                content,
-            })
+            .map(|(name, content)| FeedInput::detected(name, content))
             .collect();
         let (detector, _) =
             Detector::build(&inputs, &case.settings).expect("the case loads natively");

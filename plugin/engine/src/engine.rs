@@ -989,11 +989,7 @@ mod tests {
     fn text_hits(settings: &str, feeds: &[(&str, &[u8])], line: &str) -> Vec<String> {
         let inputs: Vec<FeedInput<'_>> = feeds
             .iter()
-            .map(|(name, content)| FeedInput {
-                name,
-                format: FeedFormat::Auto,
-                content,
-            })
+            .map(|(name, content)| FeedInput::detected(name, content))
             .collect();
         let mut e = Engine::new(Detector::build(&inputs, settings).expect("builds").0);
         match e.evaluate(line.as_bytes(), 0).verdict {

@@ -8,11 +8,7 @@ const NOW: i64 = 1_796_342_400; // 2026-12-04
 fn engine(feeds: &[(&str, &str)], settings: &str) -> (Engine, LoadStats) {
     let inputs: Vec<FeedInput<'_>> = feeds
         .iter()
-        .map(|(name, content)| FeedInput {
-            name,
-            format: FeedFormat::Auto,
-            content: content.as_bytes(),
-        })
+        .map(|(name, content)| FeedInput::detected(name, content.as_bytes()))
         .collect();
     let (detector, stats) = Detector::build(&inputs, settings).expect("loads");
     (Engine::new(detector), stats)

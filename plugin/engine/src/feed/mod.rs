@@ -159,6 +159,17 @@ pub struct FeedInput<'a> {
     pub content: &'a [u8],
 }
 
+impl<'a> FeedInput<'a> {
+    /// A feed whose format is detected from its content.
+    pub fn detected(name: &'a str, content: &'a [u8]) -> FeedInput<'a> {
+        FeedInput {
+            name,
+            format: FeedFormat::Auto,
+            content,
+        }
+    }
+}
+
 /// A feed that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedError {
