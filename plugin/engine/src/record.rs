@@ -682,14 +682,10 @@ impl RecordScanner {
         &mut self,
         rec: &[u8],
         start: usize,
-        mut i: usize,
+        i: usize,
         sink: StringSink,
     ) -> Result<(usize, Option<TextSpan>), ReadError> {
-        while let Some(&b) = rec.get(i)
-            && b >= 0x80
-        {
-            i = skip_plain_string_bytes(rec, i + utf8_sequence_len(rec, i)?);
-        }
+        let i = plain_text_end(rec, i)?;
         match rec.get(i) {
             Some(b'"') => return Ok((i + 1, self.plain_string(rec, start, i, sink))),
             Some(b'\\') => {}
@@ -796,32 +792,31 @@ pub(crate) fn read_json_string(
     }
     let mut bytes = std::mem::take(out).into_bytes();
     bytes.clear();
-    let mut i = pos + 1;
-    let end = loop {
-        let plain = skip_plain_string_bytes(text, i);
-        bytes.extend_from_slice(&text[i..plain]);
-        i = plain;
+    let i = plain_text_end(text, pos + 1);
+    let end = i.and_then(|i| {
+        bytes.extend_from_slice(&text[pos + 1..i]);
         match text.get(i) {
-            Some(b'"') => break Ok(i + 1),
-            Some(b'\\') => break decode_escaped(text, i, &mut bytes),
-            Some(0x80..) => match utf8_sequence_len(text, i) {
-                Ok(len) => {
-                    bytes.extend_from_slice(&text[i..i + len]);
-                    i += len;
-                }
-                Err(e) => break Err(e),
-            },
-            _ => break Err(ReadError::Invalid { offset: i }),
+            Some(b'"') => Ok(i + 1),
+            Some(b'\\') => decode_escaped(text, i, &mut bytes),
+            _ => Err(ReadError::Invalid { offset: i }),
         }
-    };
+    });
     // Every byte copied was checked: ASCII, a whole UTF-8 sequence, or a decoded escape.
     *out = String::from_utf8(bytes).map_err(|_| ReadError::Invalid { offset: pos })?;
     end
 }
 
-/// The offset of the first byte at or after `pos` that is not JSON whitespace.
-pub(crate) fn skip_json_whitespace(text: &[u8], pos: usize) -> usize {
-    skip_ws(text, pos)
+/// The end of the text of a string from `i` that needs no decoding: plain ASCII and whole
+/// UTF-8 sequences, up to a quote, a backslash, a control character or the end of the
+/// input. An invalid UTF-8 sequence is an error at its offset.
+fn plain_text_end(rec: &[u8], mut i: usize) -> Result<usize, ReadError> {
+    i = skip_plain_string_bytes(rec, i);
+    while let Some(&b) = rec.get(i)
+        && b >= 0x80
+    {
+        i = skip_plain_string_bytes(rec, i + utf8_sequence_len(rec, i)?);
+    }
+    Ok(i)
 }
 
 /// The length of the UTF-8 sequence of one character at `i`, or an error if the bytes
@@ -922,8 +917,9 @@ fn skip_plain_string_bytes(rec: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The offset of the first byte at or after `pos` that is not JSON whitespace.
 #[inline(always)]
-fn skip_ws(rec: &[u8], mut pos: usize) -> usize {
+pub(crate) fn skip_ws(rec: &[u8], mut pos: usize) -> usize {
     while let Some(b' ' | b'\t' | b'\n' | b'\r') = rec.get(pos) {
         pos += 1;
         // Indentation of pretty-printed JSON (feed exports) a word of spaces at a time.

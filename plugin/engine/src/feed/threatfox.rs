@@ -14,7 +14,7 @@ use super::{FeedEntry, FeedLoader, split_quoted_csv};
 use crate::indicator::{Context, IndicatorInfo};
 use crate::record::{
     FieldTable, ReadError, RecordScanner, ScalarKind, ScannedRecord, Slot, read_json_string,
-    skip_json_whitespace,
+    skip_ws,
 };
 use crate::timestamp::parse_feed_time;
 
@@ -313,7 +313,7 @@ pub(super) fn read_export_json(text: &str, loader: &mut FeedLoader<'_>) -> ReadR
         ReadError::TooDeep => (None, e.to_string()),
         ReadError::NotAnObject => (None, "an entry is not a JSON object".to_string()),
     };
-    let ws = |pos: usize| skip_json_whitespace(bytes, pos);
+    let ws = |pos: usize| skip_ws(bytes, pos);
     // `byte` at `pos`, then the offset of what follows it.
     let expect = |pos: usize, byte: u8| match bytes.get(pos) {
         Some(&b) if b == byte => Ok(ws(pos + 1)),
