@@ -421,8 +421,7 @@ impl RecordScanner {
         pos = skip_ws(rec, pos + 1);
         let slot = entry.and_then(|e| e.slot);
         if let Some(s) = slot {
-            self.present[usize::from(s)] = true;
-            self.detected = self.detected.min(table.detects[usize::from(s)]);
+            self.mark_present(table, s);
         }
         let value = rec.get(pos).copied();
         if let Some(b'{' | b'[') = value {
@@ -446,6 +445,13 @@ impl RecordScanner {
         }
         self.scratch.truncate(scratch_len);
         self.scalar(rec, pos, slot, 0)
+    }
+
+    /// Notes that the record has the field `slot`, and what it tells of the profile.
+    #[inline(always)]
+    fn mark_present(&mut self, table: &FieldTable, slot: Slot) {
+        self.present[usize::from(slot)] = true;
+        self.detected = self.detected.min(table.detects[usize::from(slot)]);
     }
 
     /// Reads the scalar value at `pos`, captured for `slot` in `row` when there is a slot;
@@ -569,8 +575,7 @@ impl RecordScanner {
                 }
             }
             if let Some(s) = slot {
-                self.present[usize::from(s)] = true;
-                self.detected = self.detected.min(table.detects[usize::from(s)]);
+                self.mark_present(table, s);
             }
 
             // Read the value.
