@@ -319,6 +319,19 @@ impl<K: std::hash::Hash + Eq + Copy> NetIndex<K> {
         self.by_len[at].entry(key).or_insert(NO_ENTRY)
     }
 
+    /// The networks of the index that hold an address, most specific first, as network
+    /// key, prefix length and chain head; `network_of` gives the address's network at a
+    /// prefix length.
+    fn holding<'a>(
+        &'a self,
+        network_of: impl Fn(u8) -> K + 'a,
+    ) -> impl Iterator<Item = (K, u8, EntryId)> + 'a {
+        self.lens.iter().filter_map(move |&len| {
+            let key = network_of(len);
+            self.get(key, len).map(|head| (key, len, head))
+        })
+    }
+
     fn get(&self, key: K, len: u8) -> Option<EntryId> {
         self.by_len.get(usize::from(len))?.get(&key).copied()
     }
@@ -569,33 +582,22 @@ impl IndicatorSet {
     /// Every network indicator holding `addr`, most specific first, calling `found` with
     /// the network and the head of its chain.
     pub fn lookup_networks(&self, addr: IpAddr, mut found: impl FnMut(IpNet, EntryId)) {
+        // The network of a prefix length: the address with its host bits cleared.
         match addr {
             IpAddr::V4(a) => {
                 let bits = u32::from(a);
-                for &len in &self.nets4.lens {
-                    let key = if len == 0 {
-                        0
-                    } else {
-                        bits & (u32::MAX << (32 - len))
-                    };
-                    if let Some(head) = self.nets4.get(key, len) {
-                        let net = Ipv4Net::new(key.into(), len).expect("prefix length <= 32");
-                        found(IpNet::V4(net), head);
-                    }
+                let network_of = |len: u8| bits & !u32::MAX.checked_shr(len.into()).unwrap_or(0);
+                for (key, len, head) in self.nets4.holding(network_of) {
+                    let net = Ipv4Net::new(key.into(), len).expect("prefix length <= 32");
+                    found(IpNet::V4(net), head);
                 }
             }
             IpAddr::V6(a) => {
                 let bits = u128::from(a);
-                for &len in &self.nets6.lens {
-                    let key = if len == 0 {
-                        0
-                    } else {
-                        bits & (u128::MAX << (128 - len))
-                    };
-                    if let Some(head) = self.nets6.get(key, len) {
-                        let net = Ipv6Net::new(key.into(), len).expect("prefix length <= 128");
-                        found(IpNet::V6(net), head);
-                    }
+                let network_of = |len: u8| bits & !u128::MAX.checked_shr(len.into()).unwrap_or(0);
+                for (key, len, head) in self.nets6.holding(network_of) {
+                    let net = Ipv6Net::new(key.into(), len).expect("prefix length <= 128");
+                    found(IpNet::V6(net), head);
                 }
             }
         }
@@ -840,6 +842,35 @@ mod tests {
             confidence: Some(75),
             ..IndicatorInfo::default()
         }
+    }
+
+    #[test]
+    fn every_network_holding_an_address_is_found_from_slash_0_to_the_full_length() {
+        let mut set = IndicatorSet::default();
+        for net in [
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.1.2.3/32",
+            "::/0",
+            "2001:db8::/32",
+            "2001:db8::1/128",
+        ] {
+            set.insert(IndicatorValue::Net(net.parse().unwrap()), info(net, "m"));
+        }
+        let found = |addr: &str| {
+            let mut nets = Vec::new();
+            set.lookup_networks(addr.parse().unwrap(), |net, _| nets.push(net.to_string()));
+            nets
+        };
+        assert_eq!(
+            found("10.1.2.3"),
+            ["10.1.2.3/32", "10.0.0.0/8", "0.0.0.0/0"]
+        );
+        assert_eq!(found("11.0.0.1"), ["0.0.0.0/0"]);
+        assert_eq!(
+            found("2001:db8::1"),
+            ["2001:db8::1/128", "2001:db8::/32", "::/0"]
+        );
     }
 
     #[test]
